@@ -1,0 +1,89 @@
+//! Command-line interface. Flag names follow py-spy's where they overlap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::Format;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pystrobe",
+    version,
+    about = "Sampling profiler for Python and native code, for one process or the whole host",
+    long_about = "Sampling profiler for Python and native code, for one process or the whole host.\n\n\
+        A BPF program samples every CPU; pystrobe rebuilds each sampled stack (native frames \
+        unwound from .eh_frame, and kernel frames) and writes a flamegraph. It needs root, or \
+        CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and CAP_SYS_ADMIN."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Record samples and write a flamegraph (or another format) when done.
+    ///
+    /// Recording stops at the end of --duration, when the launched command or
+    /// every -p process has exited, or on Ctrl-C / SIGTERM; the output is
+    /// written in every case.
+    #[command(after_help = "Examples:\n  \
+        sudo pystrobe record -p 1234 -o profile.svg        profile a running process until Ctrl-C\n  \
+        sudo pystrobe record -a -d 10 -f folded            the whole host for 10 s, as folded stacks\n  \
+        sudo pystrobe record -r 1000 -- python3 app.py     launch a command and profile it")]
+    Record(RecordArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RecordArgs {
+    /// Profile this process (all its threads). Repeat for several.
+    #[arg(short, long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+
+    /// Profile every process on the host (except pystrobe itself).
+    #[arg(short, long, conflicts_with = "pids")]
+    pub all: bool,
+
+    /// Samples per second, per CPU.
+    #[arg(short, long, default_value_t = 100, value_name = "HZ",
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub rate: u64,
+
+    /// Stop after this many seconds (default: until Ctrl-C, or until the targets exit).
+    #[arg(short, long, value_name = "SECONDS", value_parser = parse_duration)]
+    pub duration: Option<f64>,
+
+    /// Output file [default: pystrobe-<date>-<time>.<svg|txt>].
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Format::Flamegraph)]
+    pub format: Format,
+
+    /// Bytes of user stack copied per sample for native unwinding. Deep native
+    /// code (C extensions, numeric libraries) may need more than the default.
+    #[arg(long, default_value_t = 16384, value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(0..=65536))]
+    pub stack_size: u32,
+
+    /// Include samples of idle CPUs (the kernel's idle task, shown as `[idle]`).
+    #[arg(long)]
+    pub idle: bool,
+
+    /// A command to launch and profile; recording stops when it exits.
+    #[arg(trailing_var_arg = true, value_name = "COMMAND", conflicts_with_all = ["pids", "all"])]
+    pub command: Vec<String>,
+}
+
+fn parse_duration(s: &str) -> Result<f64, String> {
+    let d: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if d.is_finite() && d > 0.0 && d < 1e9 {
+        Ok(d)
+    } else {
+        Err("the duration must be a positive number of seconds".to_string())
+    }
+}

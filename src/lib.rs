@@ -1,0 +1,18 @@
+//! pystrobe: a system-wide sampling profiler built on a perf-event BPF program.
+//!
+//! The modules follow the data: [`sampler`] loads the BPF program and reads
+//! its records; [`process`] keeps per-process maps and files; [`unwind`]
+//! rebuilds native stacks from the stack copies; [`symbols`] names native and
+//! kernel frames; [`stack`] turns a sample into frames; [`profile`] counts
+//! stacks; [`output`] writes them.
+
+pub mod cli;
+pub mod output;
+pub mod privileges;
+pub mod process;
+pub mod profile;
+pub mod record;
+pub mod sampler;
+pub mod stack;
+pub mod symbols;
+pub mod unwind;

@@ -1,0 +1,15 @@
+use clap::Parser;
+
+use pystrobe::cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Record(args) => pystrobe::record::run(args),
+    };
+    if let Err(err) = result {
+        // One line: the chain of contexts, joined.
+        eprintln!("pystrobe: error: {err:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,213 @@
+//! Per-process state: the files a process maps, where, and an unwinder over
+//! them. Built when a process is first sampled and refreshed when a sample
+//! falls outside every known module (a library loaded later, say).
+
+pub mod elf_file;
+pub mod maps;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use elf_file::{ElfCache, ElfFile};
+use maps::MapEntry;
+
+use crate::unwind::NativeUnwinder;
+
+/// Smallest interval between two re-reads of one process's maps.
+const REFRESH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A file mapped into a process.
+#[derive(Clone)]
+pub struct MappedFile {
+    /// Runtime addresses covered by the file's mappings.
+    pub avma: std::ops::Range<u64>,
+    /// Runtime address minus stated address.
+    pub bias: u64,
+    pub file: Arc<ElfFile>,
+}
+
+pub struct Process {
+    pub pid: u32,
+    /// The process name (/proc/PID/comm) when first seen.
+    pub name: String,
+    /// Sorted by address.
+    pub files: Vec<MappedFile>,
+    pub unwinder: NativeUnwinder,
+    last_refresh: Option<Instant>,
+    /// /proc/PID/maps could not be read: the process had exited.
+    pub gone: bool,
+}
+
+impl Process {
+    /// The mapped file containing `addr`.
+    pub fn file_at(&self, addr: u64) -> Option<&MappedFile> {
+        let i = self.files.partition_point(|f| f.avma.start <= addr);
+        let f = self.files.get(i.checked_sub(1)?)?;
+        (addr < f.avma.end).then_some(f)
+    }
+
+    /// Re-reads the maps if allowed by the refresh interval. Returns whether
+    /// anything was read.
+    fn refresh(&mut self, elf: &mut ElfCache, vdso: Option<&Arc<ElfFile>>) -> bool {
+        if self
+            .last_refresh
+            .is_some_and(|t| t.elapsed() < REFRESH_INTERVAL)
+        {
+            return false;
+        }
+        self.last_refresh = Some(Instant::now());
+        let Ok(maps) = maps::read_maps(self.pid) else {
+            self.gone = true;
+            return false;
+        };
+        self.files = mapped_files(self.pid, &maps, elf, vdso);
+        self.unwinder = NativeUnwinder::default();
+        for f in &self.files {
+            self.unwinder
+                .add_module(&f.file.name, f.avma.clone(), f.bias, &f.file.unwind);
+        }
+        true
+    }
+}
+
+/// Groups a process's mappings by file and opens each file once.
+fn mapped_files(
+    pid: u32,
+    maps: &[MapEntry],
+    elf: &mut ElfCache,
+    vdso: Option<&Arc<ElfFile>>,
+) -> Vec<MappedFile> {
+    let mut out: Vec<MappedFile> = Vec::new();
+    let mut by_inode: HashMap<(u64, &str), usize> = HashMap::new();
+    for m in maps {
+        if m.path == "[vdso]" {
+            if let Some(v) = vdso {
+                let bias = v.load_bias(m.start, m.offset).unwrap_or(m.start);
+                out.push(MappedFile {
+                    avma: m.start..m.end,
+                    bias,
+                    file: v.clone(),
+                });
+            }
+            continue;
+        }
+        if !m.is_file() {
+            continue;
+        }
+        if let Some(&i) = by_inode.get(&(m.inode, m.path.as_str())) {
+            let f = &mut out[i];
+            f.avma.start = f.avma.start.min(m.start);
+            f.avma.end = f.avma.end.max(m.end);
+            continue;
+        }
+        // Only files with code are worth opening; their other mappings are
+        // merged into the range above as they come (maps are sorted).
+        if !maps
+            .iter()
+            .any(|o| o.executable && o.inode == m.inode && o.path == m.path)
+        {
+            continue;
+        }
+        let Some(file) = elf.open(pid, m.start, m.end, &m.path) else {
+            continue;
+        };
+        let Some(bias) = file.load_bias(m.start, m.offset) else {
+            continue;
+        };
+        by_inode.insert((m.inode, m.path.as_str()), out.len());
+        out.push(MappedFile {
+            avma: m.start..m.end,
+            bias,
+            file,
+        });
+    }
+    out.sort_by_key(|f| f.avma.start);
+    // Overlapping ranges would confuse address lookup; keep the first.
+    out.dedup_by(|b, a| b.avma.start < a.avma.end);
+    out
+}
+
+/// Every process sampled so far.
+pub struct ProcessTable {
+    procs: HashMap<u32, Process>,
+    elf: ElfCache,
+    vdso: Option<Arc<ElfFile>>,
+}
+
+impl Default for ProcessTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ProcessTable {
+    pub fn new() -> Self {
+        let mut elf = ElfCache::default();
+        let vdso = own_vdso().and_then(|f| elf.from_memfd("[vdso]", f));
+        ProcessTable {
+            procs: HashMap::new(),
+            elf,
+            vdso,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.procs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.procs.is_empty()
+    }
+
+    /// The process, created (maps read) on first sight. `comm` names it if
+    /// /proc/PID/comm is already gone.
+    pub fn get(&mut self, pid: u32, comm: &str) -> &mut Process {
+        let (elf, vdso) = (&mut self.elf, self.vdso.as_ref());
+        self.procs.entry(pid).or_insert_with(|| {
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|s| s.trim_end().to_string())
+                .unwrap_or_else(|_| comm.to_string());
+            let mut p = Process {
+                pid,
+                name,
+                files: Vec::new(),
+                unwinder: NativeUnwinder::default(),
+                last_refresh: None,
+                gone: false,
+            };
+            p.refresh(elf, vdso);
+            p
+        })
+    }
+
+    /// Re-reads a process's maps after a sample hit an unknown address.
+    pub fn refresh(&mut self, pid: u32) -> bool {
+        let (elf, vdso) = (&mut self.elf, self.vdso.as_ref());
+        self.procs
+            .get_mut(&pid)
+            .is_some_and(|p| p.refresh(elf, vdso))
+    }
+}
+
+/// pystrobe's own vDSO, copied into a memfd: every process on this kernel
+/// maps the same image, and the symbolizer needs a file to read.
+fn own_vdso() -> Option<std::fs::File> {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    let maps = maps::read_maps(std::process::id()).ok()?;
+    let m = maps.iter().find(|m| m.path == "[vdso]")?;
+    let len = usize::try_from(m.end - m.start).ok()?;
+    // SAFETY: the vDSO mapping is readable for its whole length in our own
+    // address space, as /proc/self/maps just told us.
+    let bytes = unsafe { std::slice::from_raw_parts(m.start as *const u8, len) };
+    // SAFETY: memfd_create with a static name; a non-negative result is ours.
+    let fd = unsafe { libc::memfd_create(c"pystrobe-vdso".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd was just created and is owned by nobody else.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    file.write_all(bytes).ok()?;
+    Some(file)
+}

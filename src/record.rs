@@ -1,0 +1,284 @@
+//! `pystrobe record`: sample until told to stop, then write the profile.
+
+use std::cell::RefCell;
+use std::io::{IsTerminal, Write};
+use std::mem::MaybeUninit;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::RecordArgs;
+use crate::output::{self, Format, Meta, file::OutputFile};
+use crate::privileges;
+use crate::profile::Profile;
+use crate::sampler::record::RawSample;
+use crate::sampler::{DRAIN_INTERVAL, Sampler, SamplerConfig};
+use crate::stack::{FrameId, StackBuilder};
+
+/// Everything built from the records: the per-sample work of the ring-buffer callback.
+struct Collector {
+    builder: StackBuilder,
+    profile: Profile,
+    stack: Vec<FrameId>,
+    malformed: u64,
+}
+
+impl Collector {
+    fn on_record(&mut self, data: &[u8]) {
+        match RawSample::parse(data) {
+            Some(sample) => {
+                self.builder.build(&sample, &mut self.stack);
+                self.profile.add(&self.stack, 1);
+            }
+            None => self.malformed += 1,
+        }
+    }
+}
+
+/// Why recording ended.
+enum Stop {
+    Signal,
+    Duration,
+    CommandExited(std::process::ExitStatus),
+    TargetsExited,
+}
+
+pub fn run(args: RecordArgs) -> Result<()> {
+    if args.pids.is_empty() && !args.all && args.command.is_empty() {
+        bail!(
+            "nothing to profile: give -p PID, -a for the whole host, or a command to launch (pystrobe record -- python3 app.py)"
+        );
+    }
+    privileges::check()?;
+    for &pid in &args.pids {
+        if !process_alive(pid) {
+            bail!("no process with PID {pid}");
+        }
+    }
+    let out_path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(args.format));
+    let output = OutputFile::create(&out_path)?;
+    raise_fd_limit();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+
+    let cfg = SamplerConfig {
+        rate_hz: args.rate,
+        stack_bytes: args.stack_size,
+        pids: (!args.all).then(|| args.pids.clone()),
+        include_idle: args.idle,
+    };
+    let mut storage = MaybeUninit::uninit();
+    let sampler = Sampler::start(&mut storage, &cfg)?;
+    let started = Instant::now();
+
+    let mut child = match args.command.as_slice() {
+        [] => None,
+        [program, rest @ ..] => {
+            let child = Command::new(program)
+                .args(rest)
+                .spawn()
+                .with_context(|| format!("cannot start `{program}`"))?;
+            // spawn() returns once the command has exec'd: it has not run yet
+            // for more than a moment when it joins the filter.
+            sampler.add_pid(child.id())?;
+            Some(child)
+        }
+    };
+
+    let collector = RefCell::new(Collector {
+        builder: StackBuilder::new(),
+        profile: Profile::default(),
+        stack: Vec::with_capacity(128),
+        malformed: 0,
+    });
+    let ring = sampler.ring_buffer(|data| {
+        collector.borrow_mut().on_record(data);
+        0
+    })?;
+
+    let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
+    let live = std::io::stderr().is_terminal();
+    let mut last_status = Instant::now();
+    let reason = loop {
+        let mut nap = DRAIN_INTERVAL;
+        if let Some(d) = deadline {
+            nap = nap.min(d.saturating_duration_since(Instant::now()));
+        }
+        std::thread::sleep(nap);
+        ring.consume().context("reading samples")?;
+
+        if stop.load(Ordering::Relaxed) {
+            break Stop::Signal;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break Stop::Duration;
+        }
+        if let Some(status) = child.as_mut().map(Child::try_wait).transpose()?.flatten() {
+            break Stop::CommandExited(status);
+        }
+        if !args.pids.is_empty() && !args.pids.iter().any(|&p| process_alive(p)) {
+            break Stop::TargetsExited;
+        }
+        if live && last_status.elapsed() >= Duration::from_millis(250) {
+            last_status = Instant::now();
+            let c = collector.borrow();
+            let lost = sampler.stats().map(|s| s.lost).unwrap_or(0);
+            eprint!(
+                "\r\x1b[Kpystrobe: {:.1} s, {} samples, {} lost, {} processes (Ctrl-C to stop)",
+                started.elapsed().as_secs_f64(),
+                c.profile.total,
+                lost,
+                c.builder.processes.len()
+            );
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let elapsed = started.elapsed();
+    // What was sampled up to now is still in the ring buffer.
+    ring.consume().context("reading samples")?;
+    drop(ring);
+    if live {
+        eprint!("\r\x1b[K");
+    }
+
+    let stats = sampler.stats().unwrap_or_default();
+    let bpf = sampler.bpf_run_time();
+    let c = collector.into_inner();
+    let meta = Meta {
+        title: title(&args),
+        subtitle: format!(
+            "{} samples at {} Hz over {:.1} s",
+            c.profile.total,
+            args.rate,
+            elapsed.as_secs_f64()
+        ),
+    };
+    output.commit(0o644, |w| {
+        output::write(args.format, &c.profile, &c.builder.frames, &meta, w)
+    })?;
+
+    if let Stop::CommandExited(status) = reason {
+        if !status.success() {
+            eprintln!("pystrobe: the command exited with {status}");
+        }
+    }
+    if matches!(reason, Stop::Signal) {
+        eprintln!("pystrobe: stopped by signal");
+    }
+    let built = c.builder.stats;
+    let with_user = built.complete + built.truncated;
+    let mut summary = format!(
+        "pystrobe: wrote {} to {}: {} samples ({} lost) from {} processes over {:.1} s",
+        format_name(args.format),
+        out_path.display(),
+        c.profile.total,
+        stats.lost,
+        c.builder.processes.len(),
+        elapsed.as_secs_f64()
+    );
+    if with_user > 0 {
+        summary += &format!(
+            "; native stacks complete: {:.1} %",
+            100.0 * built.complete as f64 / with_user as f64
+        );
+    }
+    if bpf.run_count > 0 {
+        summary += &format!(
+            "; BPF {:.2} µs/sample",
+            bpf.run_time_ns as f64 / 1000.0 / bpf.run_count as f64
+        );
+    }
+    eprintln!("{summary}");
+    if c.profile.total == 0 {
+        eprintln!("pystrobe: warning: no samples were collected (were the targets idle?)");
+    }
+    if c.malformed > 0 {
+        eprintln!(
+            "pystrobe: warning: {} malformed records were skipped",
+            c.malformed
+        );
+    }
+    Ok(())
+}
+
+fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Flamegraph => "flamegraph",
+        Format::Folded => "folded stacks",
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// What was profiled, for the flamegraph's title.
+fn title(args: &RecordArgs) -> String {
+    if !args.command.is_empty() {
+        return format!("pystrobe: {}", args.command.join(" "));
+    }
+    if args.all {
+        return "pystrobe: all processes".to_string();
+    }
+    let procs: Vec<String> = args
+        .pids
+        .iter()
+        .map(|&pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let text: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            format!("{} ({pid})", text.join(" "))
+        })
+        .collect();
+    crate::stack::frame::sanitize(&format!("pystrobe: {}", procs.join(", ")))
+}
+
+fn default_output(format: Format) -> PathBuf {
+    let now = unsafe_local_time();
+    PathBuf::from(format!("pystrobe-{now}.{}", format.extension()))
+}
+
+/// Local time as YYYYMMDD-HHMMSS.
+fn unsafe_local_time() -> String {
+    // SAFETY: time and localtime_r write only into the locals we pass.
+    unsafe {
+        let t = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&t, &mut tm);
+        format!(
+            "{:04}{:02}{:02}-{:02}{:02}{:02}",
+            tm.tm_year + 1900,
+            tm.tm_mon + 1,
+            tm.tm_mday,
+            tm.tm_hour,
+            tm.tm_min,
+            tm.tm_sec
+        )
+    }
+}
+
+/// Every distinct mapped file stays open for symbolization: whole-host
+/// recordings need more descriptors than the usual soft limit of 1024.
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}

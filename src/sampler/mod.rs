@@ -1,0 +1,223 @@
+//! Loading, configuring and attaching the BPF sampling program, and reading
+//! the records and counters it produces.
+
+pub mod perf_event;
+pub mod record;
+mod skel;
+
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
+
+use skel::{SamplerSkel, SamplerSkelBuilder, types};
+
+/// Largest user-stack copy the BPF program supports (MAX_USTACK_BYTES).
+pub const MAX_STACK_BYTES: u32 = 65536;
+/// Bytes of a record before its user-stack copy.
+pub const HEADER_BYTES: usize = size_of::<types::sample_header>();
+/// How often userspace drains the ring buffer. The BPF side never wakes us
+/// (a wakeup per record costs ~5 µs), so this sets the latency of processing.
+pub const DRAIN_INTERVAL: Duration = Duration::from_millis(50);
+
+/// What to sample.
+#[derive(Clone, Debug)]
+pub struct SamplerConfig {
+    /// Sampling frequency per CPU.
+    pub rate_hz: u64,
+    /// Bytes of user stack to copy per sample.
+    pub stack_bytes: u32,
+    /// Sample only these processes (and those added later); `None`: every process.
+    pub pids: Option<Vec<u32>>,
+    /// Keep samples of the idle task.
+    pub include_idle: bool,
+}
+
+/// Counters kept by the BPF program, summed over CPUs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SamplerStats {
+    pub samples: u64,
+    pub lost: u64,
+    pub filtered: u64,
+    pub ustack_faults: u64,
+}
+
+/// The kernel's accounting of the BPF program's own run time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BpfRunTime {
+    pub run_time_ns: u64,
+    pub run_count: u64,
+}
+
+/// A loaded and attached sampler. Dropping it detaches the program.
+pub struct Sampler<'obj> {
+    skel: SamplerSkel<'obj>,
+    _links: Vec<Link>,
+    _events: Vec<OwnedFd>,
+    _stats_fd: Option<OwnedFd>,
+}
+
+/// libbpf's messages, kept to explain a failed load instead of printing them
+/// all the time.
+static LIBBPF_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn libbpf_print(level: libbpf_rs::PrintLevel, msg: String) {
+    if level != libbpf_rs::PrintLevel::Debug {
+        if let Ok(mut log) = LIBBPF_LOG.lock() {
+            log.push(msg.trim_end().to_string());
+        }
+    }
+}
+
+fn libbpf_log_tail() -> String {
+    let log = LIBBPF_LOG.lock().map(|l| l.clone()).unwrap_or_default();
+    let tail: Vec<_> = log.iter().rev().take(12).rev().cloned().collect();
+    tail.join("\n")
+}
+
+impl<'obj> Sampler<'obj> {
+    /// Loads the program, configures it, and attaches it to a CPU-clock
+    /// event on every online CPU. Sampling starts when this returns.
+    pub fn start(storage: &'obj mut MaybeUninit<OpenObject>, cfg: &SamplerConfig) -> Result<Self> {
+        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Info, libbpf_print)));
+        let ncpus = libbpf_rs::num_possible_cpus().context("counting possible CPUs")?;
+        let online = perf_event::online_cpus()?.len().max(1);
+
+        let mut open = SamplerSkelBuilder::default()
+            .open(storage)
+            .context("opening the BPF object")?;
+        let ro = open
+            .maps
+            .rodata_data
+            .as_deref_mut()
+            .ok_or_else(|| anyhow!("BPF object has no .rodata"))?;
+        ro.stack_bytes = cfg.stack_bytes.min(MAX_STACK_BYTES);
+        ro.self_tgid = std::process::id();
+        ro.filter_pids = cfg.pids.is_some();
+        ro.include_idle = cfg.include_idle;
+
+        open.maps.scratch.set_max_entries(ncpus as u32)?;
+        open.maps
+            .samples
+            .set_max_entries(ring_buffer_bytes(cfg, online))?;
+
+        let skel = open.load().map_err(|err| {
+            anyhow!(
+                "loading the BPF program failed: {err}\n{}",
+                libbpf_log_tail()
+            )
+        })?;
+
+        let mut sampler = Sampler {
+            skel,
+            _links: Vec::new(),
+            _events: Vec::new(),
+            _stats_fd: enable_bpf_stats(),
+        };
+        for &pid in cfg.pids.iter().flatten() {
+            sampler.add_pid(pid)?;
+        }
+        let events = perf_event::open_cpu_clock_events(cfg.rate_hz)?;
+        for fd in &events {
+            let link = sampler
+                .skel
+                .progs
+                .on_sample
+                .attach_perf_event(fd.as_raw_fd())
+                .context("attaching the BPF program to a perf event")?;
+            sampler._links.push(link);
+        }
+        sampler._events = events;
+        Ok(sampler)
+    }
+
+    /// Adds a process to the in-kernel filter.
+    pub fn add_pid(&self, pid: u32) -> Result<()> {
+        self.skel
+            .maps
+            .target_pids
+            .update(&pid.to_ne_bytes(), &[1], MapFlags::ANY)
+            .with_context(|| format!("adding PID {pid} to the sampling filter"))
+    }
+
+    /// A ring-buffer reader calling `on_record` with each raw record.
+    pub fn ring_buffer<'cb, F>(&'cb self, on_record: F) -> Result<RingBuffer<'cb>>
+    where
+        F: FnMut(&[u8]) -> i32 + 'cb,
+    {
+        let mut builder = RingBufferBuilder::new();
+        builder.add(&self.skel.maps.samples, on_record)?;
+        Ok(builder.build()?)
+    }
+
+    /// The BPF program's counters, summed over CPUs.
+    pub fn stats(&self) -> Result<SamplerStats> {
+        let per_cpu = self
+            .skel
+            .maps
+            .stats
+            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)?
+            .unwrap_or_default();
+        let mut total = SamplerStats::default();
+        for bytes in per_cpu {
+            let mut s = types::sampler_stats::default();
+            if plain::copy_from_bytes(&mut s, &bytes).is_ok() {
+                total.samples += s.samples;
+                total.lost += s.lost;
+                total.filtered += s.filtered;
+                total.ustack_faults += s.ustack_faults;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Kernel time spent in the BPF program so far (zero when the kernel
+    /// refused to enable run-time statistics).
+    pub fn bpf_run_time(&self) -> BpfRunTime {
+        let fd = self.skel.progs.on_sample.as_fd().as_raw_fd();
+        let mut info = libbpf_rs::libbpf_sys::bpf_prog_info::default();
+        let mut len = size_of::<libbpf_rs::libbpf_sys::bpf_prog_info>() as u32;
+        // SAFETY: info is a zeroed bpf_prog_info of the length we pass.
+        let rc = unsafe { libbpf_rs::libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len) };
+        if rc != 0 {
+            return BpfRunTime::default();
+        }
+        BpfRunTime {
+            run_time_ns: info.run_time_ns,
+            run_count: info.run_cnt,
+        }
+    }
+}
+
+// SAFETY: sampler_stats is a repr(C) struct of u64s.
+unsafe impl plain::Plain for types::sampler_stats {}
+
+/// Turns on the kernel's BPF run-time accounting for as long as the returned
+/// descriptor is open (a few ns per program run), so pystrobe can report its
+/// own kernel-side cost.
+fn enable_bpf_stats() -> Option<OwnedFd> {
+    // SAFETY: plain syscall wrapper; returns a new fd or a negative error.
+    let fd = unsafe {
+        libbpf_rs::libbpf_sys::bpf_enable_stats(libbpf_rs::libbpf_sys::BPF_STATS_RUN_TIME)
+    };
+    // SAFETY: a non-negative return is a descriptor we now own.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Ring buffer size: room for a quarter second of full-size records from
+/// every CPU (five drain intervals), as a power of two between 4 MiB and 256 MiB.
+fn ring_buffer_bytes(cfg: &SamplerConfig, cpus: usize) -> u32 {
+    let record = HEADER_BYTES as u64 + u64::from(cfg.stack_bytes);
+    let want = cfg
+        .rate_hz
+        .saturating_mul(cpus as u64)
+        .saturating_mul(record)
+        / 4;
+    want.clamp(4 << 20, 256 << 20)
+        .next_power_of_two()
+        .min(256 << 20) as u32
+}

@@ -1,0 +1,7 @@
+//! Stacks: the frame model, and building a stack of frames from one sample.
+
+pub mod builder;
+pub mod frame;
+
+pub use builder::StackBuilder;
+pub use frame::{Frame, FrameId, FrameKind, FrameTable};

@@ -1,0 +1,125 @@
+//! Native unwinding from the user-stack copy taken by the BPF program, using
+//! the .eh_frame / .debug_frame CFI of each mapped file (framehop).
+//!
+//! Frame pointers cannot be the main path: the Pythons and most distribution
+//! binaries this profiler targets are built without them. framehop falls back
+//! to frame pointers for code without CFI (JIT code, say).
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
+use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
+
+/// Deepest native stack followed.
+pub const MAX_NATIVE_FRAMES: usize = 512;
+
+type Section = Option<(Range<u64>, Arc<[u8]>)>;
+
+/// The sections of one file that unwinding needs, read once per file.
+#[derive(Clone, Default)]
+pub struct UnwindSections {
+    text: Section,
+    eh_frame: Section,
+    eh_frame_hdr: Section,
+    debug_frame: Section,
+    got: Option<Range<u64>>,
+}
+
+impl UnwindSections {
+    /// Collects the sections through `section(name)`, which returns a
+    /// section's stated address range and contents.
+    pub fn from_sections(section: &dyn Fn(&str) -> Section) -> Self {
+        UnwindSections {
+            text: section(".text"),
+            eh_frame: section(".eh_frame"),
+            eh_frame_hdr: section(".eh_frame_hdr"),
+            debug_frame: section(".debug_frame"),
+            got: section(".got").map(|(r, _)| r),
+        }
+    }
+
+    pub fn has_cfi(&self) -> bool {
+        self.eh_frame.is_some() || self.debug_frame.is_some()
+    }
+
+    fn section_info(&self) -> ExplicitModuleSectionInfo<Arc<[u8]>> {
+        let range = |s: &Section| s.as_ref().map(|(r, _)| r.clone());
+        let data = |s: &Section| s.as_ref().map(|(_, d)| d.clone());
+        ExplicitModuleSectionInfo {
+            base_svma: 0,
+            text_svma: range(&self.text),
+            text: data(&self.text),
+            got_svma: self.got.clone(),
+            eh_frame_svma: range(&self.eh_frame),
+            eh_frame: data(&self.eh_frame),
+            eh_frame_hdr_svma: range(&self.eh_frame_hdr),
+            eh_frame_hdr: data(&self.eh_frame_hdr),
+            debug_frame: data(&self.debug_frame),
+            ..Default::default()
+        }
+    }
+}
+
+/// The unwinder of one process: its modules at their runtime addresses.
+#[derive(Default)]
+pub struct NativeUnwinder {
+    unwinder: UnwinderX86_64<Arc<[u8]>>,
+}
+
+/// The result of one unwind.
+pub struct NativeStack {
+    /// Code addresses, innermost first. The first is the sampled instruction
+    /// pointer; the others are return addresses minus one, so that each one
+    /// falls inside the call instruction and symbolizes to the caller.
+    pub addrs: Vec<u64>,
+    /// The unwinder reached the outermost frame (rather than giving up).
+    pub complete: bool,
+}
+
+impl NativeUnwinder {
+    /// Adds a module mapped at `avma` whose stated addresses are shifted by `bias`.
+    pub fn add_module(
+        &mut self,
+        name: &str,
+        avma: Range<u64>,
+        bias: u64,
+        sections: &UnwindSections,
+    ) {
+        self.unwinder.add_module(Module::new(
+            name.to_string(),
+            avma,
+            bias,
+            sections.section_info(),
+        ));
+    }
+
+    /// Unwinds from the given registers; `read_stack` reads 8 bytes of the
+    /// thread's stack (from the copy) or fails.
+    pub fn unwind<F: FnMut(u64) -> Result<u64, ()>>(
+        &self,
+        cache: &mut CacheX86_64,
+        ip: u64,
+        sp: u64,
+        bp: u64,
+        read_stack: &mut F,
+    ) -> NativeStack {
+        let regs = UnwindRegsX86_64::new(ip, sp, bp);
+        let mut iter = self.unwinder.iter_frames(ip, regs, cache, read_stack);
+        let mut addrs = Vec::with_capacity(32);
+        let complete = loop {
+            if addrs.len() >= MAX_NATIVE_FRAMES {
+                break false;
+            }
+            match iter.next() {
+                Ok(Some(FrameAddress::InstructionPointer(a))) => addrs.push(a),
+                Ok(Some(FrameAddress::ReturnAddress(a))) => addrs.push(u64::from(a) - 1),
+                Ok(None) => break true,
+                Err(_) => break false,
+            }
+        };
+        NativeStack { addrs, complete }
+    }
+}
+
+pub use framehop::x86_64::CacheX86_64 as UnwindCache;
