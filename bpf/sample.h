@@ -28,6 +28,9 @@ struct sample_header {
 	__u64 ip;               /* user registers at the sample, or where the */
 	__u64 sp;               /* thread entered the kernel */
 	__u64 bp;
+	/* Address of the task's mm_struct: a new one per exec, so userspace can
+	 * tell that a PID now runs another program (and its maps are stale). */
+	__u64 mm;
 	__s32 kstack_bytes;     /* bytes of kstack[] filled, or a negative errno */
 	__u32 ustack_bytes;     /* bytes of the user stack copy that follow */
 	char comm[16];

@@ -116,6 +116,7 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	h->kstack_bytes = bpf_get_stack(ctx, h->kstack, sizeof(h->kstack), 0);
 
 	struct task_struct *task = bpf_get_current_task_btf();
+	h->mm = (__u64)task->mm;
 	if (task->flags & PF_KTHREAD || !task->mm) {
 		h->flags |= SAMPLE_KTHREAD;
 	} else if ((__s64)ctx->regs.ip < 0) {

@@ -29,6 +29,11 @@ pub struct MappedFile {
 
 pub struct Process {
     pub pid: u32,
+    /// The kernel's mm_struct address when first seen: a different one
+    /// means the PID exec'd another program.
+    pub mm: u64,
+    /// The stack root frame naming this process, once interned.
+    pub root_frame: Option<crate::stack::FrameId>,
     /// The process name (/proc/PID/comm) when first seen.
     pub name: String,
     /// Sorted by address.
@@ -160,16 +165,22 @@ impl ProcessTable {
         self.procs.is_empty()
     }
 
-    /// The process, created (maps read) on first sight. `comm` names it if
+    /// The process running in address space `mm`, created (maps read) on
+    /// first sight and created anew after an exec. `comm` names it if
     /// /proc/PID/comm is already gone.
-    pub fn get(&mut self, pid: u32, comm: &str) -> &mut Process {
+    pub fn get(&mut self, pid: u32, mm: u64, comm: &str) -> &mut Process {
         let (elf, vdso) = (&mut self.elf, self.vdso.as_ref());
+        if self.procs.get(&pid).is_some_and(|p| p.mm != mm) {
+            self.procs.remove(&pid);
+        }
         self.procs.entry(pid).or_insert_with(|| {
             let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .map(|s| s.trim_end().to_string())
                 .unwrap_or_else(|_| comm.to_string());
             let mut p = Process {
                 pid,
+                mm,
+                root_frame: None,
                 name,
                 files: Vec::new(),
                 unwinder: NativeUnwinder::default(),

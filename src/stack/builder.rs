@@ -28,7 +28,6 @@ pub struct StackBuilder {
     /// each address is symbolized once.
     user_frames: HashMap<(FileId, u64), FrameId>,
     kernel_frames: HashMap<u64, FrameId>,
-    process_frames: HashMap<u32, FrameId>,
     pub stats: BuildStats,
 }
 
@@ -47,7 +46,6 @@ impl StackBuilder {
             cache: Box::new(UnwindCache::new()),
             user_frames: HashMap::new(),
             kernel_frames: HashMap::new(),
-            process_frames: HashMap::new(),
             stats: BuildStats::default(),
         }
     }
@@ -55,9 +53,7 @@ impl StackBuilder {
     /// Appends the sample's stack, root first, to `out` (which is cleared).
     pub fn build(&mut self, sample: &RawSample<'_>, out: &mut Vec<FrameId>) {
         out.clear();
-        let pid = sample.tgid();
-        let comm = sample.comm();
-        let root = self.process_frame(pid, &comm);
+        let root = self.process_frame(sample);
         out.push(root);
 
         if sample.has_user_regs() {
@@ -70,30 +66,30 @@ impl StackBuilder {
         }
     }
 
-    fn process_frame(&mut self, pid: u32, comm: &str) -> FrameId {
-        if let Some(&id) = self.process_frames.get(&pid) {
+    fn process_frame(&mut self, sample: &RawSample<'_>) -> FrameId {
+        let pid = sample.tgid();
+        if pid == 0 {
+            return self.frames.intern(FrameKind::Process, "[idle] (0)");
+        }
+        let proc = self.processes.get(pid, sample.header.mm, &sample.comm());
+        if let Some(id) = proc.root_frame {
             return id;
         }
-        let name = if pid == 0 {
-            "[idle] (0)".to_string()
-        } else {
-            format!("{} ({pid})", self.processes.get(pid, comm).name)
-        };
-        let id = self.frames.intern(FrameKind::Process, &name);
-        self.process_frames.insert(pid, id);
+        let id = self.frames.intern(FrameKind::Process, &format!("{} ({pid})", proc.name));
+        proc.root_frame = Some(id);
         id
     }
 
     fn push_user_frames(&mut self, sample: &RawSample<'_>, out: &mut Vec<FrameId>) {
         let h = sample.header;
         let pid = sample.tgid();
-        let proc = self.processes.get(pid, "");
+        let proc = self.processes.get(pid, h.mm, "");
         // A sample outside every known file means the maps changed since we
         // read them (a library loaded later): read them again, once.
         if proc.file_at(h.ip).is_none() && !proc.gone {
             self.processes.refresh(pid);
         }
-        let proc = self.processes.get(pid, "");
+        let proc = self.processes.get(pid, h.mm, "");
         let mut read = |addr: u64| sample.read_stack_word(addr).ok_or(());
         let stack = proc
             .unwinder
