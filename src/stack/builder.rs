@@ -75,7 +75,9 @@ impl StackBuilder {
         if let Some(id) = proc.root_frame {
             return id;
         }
-        let id = self.frames.intern(FrameKind::Process, &format!("{} ({pid})", proc.name));
+        let id = self
+            .frames
+            .intern(FrameKind::Process, &format!("{} ({pid})", proc.name));
         proc.root_frame = Some(id);
         id
     }
@@ -83,17 +85,26 @@ impl StackBuilder {
     fn push_user_frames(&mut self, sample: &RawSample<'_>, out: &mut Vec<FrameId>) {
         let h = sample.header;
         let pid = sample.tgid();
-        let proc = self.processes.get(pid, h.mm, "");
-        // A sample outside every known file means the maps changed since we
-        // read them (a library loaded later): read them again, once.
-        if proc.file_at(h.ip).is_none() && !proc.gone {
-            self.processes.refresh(pid);
-        }
-        let proc = self.processes.get(pid, h.mm, "");
         let mut read = |addr: u64| sample.read_stack_word(addr).ok_or(());
-        let stack = proc
+        let proc = self.processes.get(pid, h.mm, "");
+        if proc.files.is_empty() {
+            // Its maps could not be read (it exited before we saw it): an
+            // unwind without modules would only follow garbage.
+            out.push(self.frames.intern(FrameKind::Truncated, "[unknown]"));
+            return;
+        }
+        let mut stack = proc
             .unwinder
             .unwind(&mut self.cache, h.ip, h.sp, h.bp, &mut read);
+        // An address outside every known file means the maps changed since
+        // we read them (a library loaded later): read them again and redo.
+        if stack.addrs.iter().any(|&a| proc.file_at(a).is_none()) && self.processes.refresh(pid) {
+            let proc = self.processes.get(pid, h.mm, "");
+            stack = proc
+                .unwinder
+                .unwind(&mut self.cache, h.ip, h.sp, h.bp, &mut read);
+        }
+        let proc = self.processes.get(pid, h.mm, "");
         if stack.complete {
             self.stats.complete += 1;
         } else {
