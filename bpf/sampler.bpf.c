@@ -6,6 +6,7 @@
  * are userspace's job. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 #include "sample.h"
 
 #define PF_KTHREAD 0x00200000
@@ -15,6 +16,10 @@ const volatile __u32 stack_bytes = 16384;  /* user stack to copy, <= MAX_USTACK_
 const volatile __u32 self_tgid = 0;        /* pystrobe itself: never sampled */
 const volatile bool filter_pids = false;   /* sample only the tgids in target_pids */
 const volatile bool include_idle = false;  /* keep samples of the idle task (pid 0) */
+/* Unused by the program: present so that the skeleton generator emits the
+ * Rust type of a Python frame record. */
+const volatile struct py_frame py_frame_layout = {};
+const volatile struct py_proc py_proc_layout = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -47,10 +52,12 @@ struct {
 	__type(value, struct sampler_stats);
 } stats SEC(".maps");
 
-/* Copies up to stack_bytes of user stack from sp, one page at a time:
+#include "python.h"
+
+/* Copies up to stack_bytes of user stack from sp to data[base...], one page at a time:
  * bpf_probe_read_user fails as a whole when a range crosses an unmapped page,
  * and the top of a stack is usually less than stack_bytes above sp. */
-static __always_inline __u32 copy_user_stack(struct sample_record *rec, __u64 sp,
+static __always_inline __u32 copy_user_stack(struct sample_record *rec, __u64 base, __u64 sp,
 					      struct sampler_stats *st)
 {
 	/* 64-bit arithmetic throughout: 32-bit values get zero-extended into
@@ -68,7 +75,7 @@ static __always_inline __u32 copy_user_stack(struct sample_record *rec, __u64 sp
 			chunk = left;
 		if (chunk == 0 || chunk > PAGE_BYTES)
 			break;
-		if (bpf_probe_read_user(&rec->ustack[off & (MAX_USTACK_BYTES - 1)], chunk,
+		if (bpf_probe_read_user(&rec->data[base + (off & (MAX_USTACK_BYTES - 1))], chunk,
 					(void *)addr)) {
 			if (st)
 				st->ustack_faults++;
@@ -111,6 +118,7 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	h->flags = 0;
 	h->ip = h->sp = h->bp = 0;
 	h->ustack_bytes = 0;
+	h->py_frames = 0;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 
 	h->kstack_bytes = bpf_get_stack(ctx, h->kstack, sizeof(h->kstack), 0);
@@ -135,10 +143,21 @@ int on_sample(struct bpf_perf_event_data *ctx)
 		h->bp = ctx->regs.bp;
 	}
 
-	if (h->flags & SAMPLE_USER_REGS)
-		h->ustack_bytes = copy_user_stack(rec, h->sp, st);
+	__u64 py_bytes = 0;
+	if (h->flags & SAMPLE_USER_REGS) {
+		struct py_proc *py = bpf_map_lookup_elem(&py_procs, &tgid);
+		if (py && py->mm == h->mm) {
+			if (st)
+				st->py_samples++;
+			h->py_frames = walk_python(py, rec, task, st);
+			py_bytes = (__u64)h->py_frames * sizeof(struct py_frame);
+			if (py_bytes > MAX_PY_FRAMES * sizeof(struct py_frame))
+				py_bytes = MAX_PY_FRAMES * sizeof(struct py_frame);
+		}
+		h->ustack_bytes = copy_user_stack(rec, py_bytes, h->sp, st);
+	}
 
-	__u64 size = sizeof(struct sample_header) + h->ustack_bytes;
+	__u64 size = sizeof(struct sample_header) + py_bytes + h->ustack_bytes;
 	if (size > sizeof(*rec))
 		size = sizeof(*rec);
 	if (bpf_ringbuf_output(&samples, rec, size, BPF_RB_NO_WAKEUP)) {

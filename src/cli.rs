@@ -68,6 +68,13 @@ pub struct RecordArgs {
           value_parser = clap::value_parser!(u32).range(0..=65536))]
     pub stack_size: u32,
 
+    /// Show native frames too: C extensions, libc and kernel frames under
+    /// the Python frame that called them (the interpreter's own plumbing
+    /// between Python frames is folded away). Without it, Python processes
+    /// show only their Python frames.
+    #[arg(short, long)]
+    pub native: bool,
+
     /// Include samples of idle CPUs (the kernel's idle task, shown as `[idle]`).
     #[arg(long)]
     pub idle: bool,

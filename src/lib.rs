@@ -3,7 +3,7 @@
 //! The modules follow the data: [`sampler`] loads the BPF program and reads
 //! its records; [`process`] keeps per-process maps and files; [`unwind`]
 //! rebuilds native stacks from the stack copies; [`symbols`] names native and
-//! kernel frames; [`stack`] turns a sample into frames; [`profile`] counts
+//! kernel frames; [`python`] finds interpreters and names Python frames; [`stack`] turns a sample into frames; [`profile`] counts
 //! stacks; [`output`] writes them.
 
 pub mod cli;
@@ -11,6 +11,7 @@ pub mod output;
 pub mod privileges;
 pub mod process;
 pub mod profile;
+pub mod python;
 pub mod record;
 pub mod sampler;
 pub mod stack;

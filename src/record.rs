@@ -96,7 +96,7 @@ pub fn run(args: RecordArgs) -> Result<()> {
     };
 
     let collector = RefCell::new(Collector {
-        builder: StackBuilder::new(),
+        builder: StackBuilder::new(args.native),
         profile: Profile::default(),
         stack: Vec::with_capacity(128),
         malformed: 0,
@@ -116,6 +116,19 @@ pub fn run(args: RecordArgs) -> Result<()> {
         }
         std::thread::sleep(nap);
         ring.consume().context("reading samples")?;
+        {
+            let mut c = collector.borrow_mut();
+            for p in c.builder.take_publications() {
+                // A process that exited meanwhile is not worth an error.
+                let _ = sampler.publish_python(p.pid, p.mm, p.runtime, &p.layout);
+            }
+            for w in c.builder.warnings.drain(..) {
+                eprintln!(
+                    "{}pystrobe: warning: {w}",
+                    if live { "\r\x1b[K" } else { "" }
+                );
+            }
+        }
 
         if stop.load(Ordering::Relaxed) {
             break Stop::Signal;
@@ -152,8 +165,12 @@ pub fn run(args: RecordArgs) -> Result<()> {
     }
 
     let stats = sampler.stats().unwrap_or_default();
+    if std::env::var_os("PYSTROBE_DEBUG").is_some() {
+        eprintln!("pystrobe: debug: {stats:?}, {:?}", c_stats(&collector));
+    }
     let bpf = sampler.bpf_run_time();
-    let c = collector.into_inner();
+    let mut c = collector.into_inner();
+    c.builder.take_publications();
     let meta = Meta {
         title: title(&args),
         subtitle: format!(
@@ -201,6 +218,9 @@ pub fn run(args: RecordArgs) -> Result<()> {
     eprintln!("{summary}");
     if c.profile.total == 0 {
         eprintln!("pystrobe: warning: no samples were collected (were the targets idle?)");
+    }
+    for w in &c.builder.warnings {
+        eprintln!("pystrobe: warning: {w}");
     }
     if c.malformed > 0 {
         eprintln!(
@@ -281,4 +301,8 @@ fn raise_fd_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
     }
+}
+
+fn c_stats(c: &RefCell<Collector>) -> crate::stack::builder::BuildStats {
+    c.borrow().builder.stats
 }

@@ -68,6 +68,35 @@ impl ElfFile {
         })
     }
 
+    /// Stated addresses of the named symbols (dynamic symbols first, then the
+    /// full symbol table), and of the named sections, in the order asked.
+    /// Parses the file again: this is for the rare files worth asking
+    /// (interpreters), not a per-sample path.
+    pub fn lookup(
+        &self,
+        symbols: &[&str],
+        sections: &[&str],
+    ) -> (Vec<Option<u64>>, Vec<Option<u64>>) {
+        use object::ObjectSymbol;
+        let mut syms = vec![None; symbols.len()];
+        let mut secs = vec![None; sections.len()];
+        let cache = ReadCache::new(&self.file);
+        let Ok(obj) = object::File::parse(&cache) else {
+            return (syms, secs);
+        };
+        for sym in obj.dynamic_symbols().chain(obj.symbols()) {
+            if let Ok(name) = sym.name() {
+                if let Some(i) = symbols.iter().position(|&n| n == name) {
+                    syms[i].get_or_insert(sym.address());
+                }
+            }
+        }
+        for (i, name) in sections.iter().enumerate() {
+            secs[i] = obj.section_by_name(name).map(|s| s.address());
+        }
+        (syms, secs)
+    }
+
     /// A path that opens this very file as long as pystrobe runs.
     pub fn symbol_path(&self) -> String {
         use std::os::fd::AsRawFd;

@@ -4,6 +4,7 @@
 
 pub mod elf_file;
 pub mod maps;
+pub mod memory;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub struct Process {
     last_refresh: Option<Instant>,
     /// /proc/PID/maps could not be read: the process had exited.
     pub gone: bool,
+    pub python: crate::python::PythonState,
 }
 
 impl Process {
@@ -186,6 +188,7 @@ impl ProcessTable {
                 unwinder: NativeUnwinder::default(),
                 last_refresh: None,
                 gone: false,
+                python: crate::python::PythonState::Pending(None),
             };
             p.refresh(elf, vdso);
             p

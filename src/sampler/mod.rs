@@ -44,6 +44,9 @@ pub struct SamplerStats {
     pub lost: u64,
     pub filtered: u64,
     pub ustack_faults: u64,
+    pub py_samples: u64,
+    pub py_no_thread: u64,
+    pub py_thread_walks: u64,
 }
 
 /// The kernel's accounting of the BPF program's own run time.
@@ -144,6 +147,52 @@ impl<'obj> Sampler<'obj> {
             .with_context(|| format!("adding PID {pid} to the sampling filter"))
     }
 
+    /// Lets the BPF program walk the Python frames of process `pid` running
+    /// in address space `mm`, with the interpreter's layout.
+    pub fn publish_python(
+        &self,
+        pid: u32,
+        mm: u64,
+        runtime: u64,
+        layout: &crate::python::layout::Layout,
+    ) -> Result<()> {
+        const NONE: u16 = 0xffff;
+        let off = |v: u64| u16::try_from(v).unwrap_or(NONE);
+        let opt = |v: Option<u64>| v.map_or(NONE, off);
+        let py = types::py_proc {
+            runtime,
+            mm,
+            // Pointers to objects are 8-byte aligned: clearing the low bits
+            // removes 3.14's _PyStackRef tags and changes nothing before.
+            code_mask: !7,
+            runtime_interpreters_head: off(layout.runtime_interpreters_head),
+            interp_next: off(layout.interp_next),
+            interp_threads_head: off(layout.interp_threads_head),
+            tstate_next: off(layout.tstate_next),
+            tstate_thread_id: off(layout.tstate_thread_id),
+            tstate_frame: off(layout.tstate_frame),
+            cframe_current_frame: opt(layout.cframe_current_frame),
+            frame_previous: off(layout.frame_previous),
+            frame_code: off(layout.frame_code),
+            frame_instr: off(layout.frame_instr),
+            frame_is_entry: opt(layout.frame_is_entry),
+            frame_owner: opt(layout.frame_owner),
+            code_firstlineno: off(layout.code_firstlineno),
+            instr_is_pointer: u8::from(layout.instr_is_pointer),
+            owner_cstack: layout.owner_cstack.unwrap_or(u8::MAX),
+            _pad: 0,
+        };
+        // SAFETY: py_proc is a repr(C) struct of integers; we view its bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts((&raw const py).cast::<u8>(), size_of::<types::py_proc>())
+        };
+        self.skel
+            .maps
+            .py_procs
+            .update(&pid.to_ne_bytes(), bytes, MapFlags::ANY)
+            .with_context(|| format!("publishing the Python layout of PID {pid}"))
+    }
+
     /// A ring-buffer reader calling `on_record` with each raw record.
     pub fn ring_buffer<'cb, F>(&'cb self, on_record: F) -> Result<RingBuffer<'cb>>
     where
@@ -170,6 +219,9 @@ impl<'obj> Sampler<'obj> {
                 total.lost += s.lost;
                 total.filtered += s.filtered;
                 total.ustack_faults += s.ustack_faults;
+                total.py_samples += s.py_samples;
+                total.py_no_thread += s.py_no_thread;
+                total.py_thread_walks += s.py_thread_walks;
             }
         }
         Ok(total)

@@ -1,21 +1,30 @@
 //! One sample record as the BPF program wrote it into the ring buffer:
-//! `struct sample_header` (bpf/sample.h) followed by `ustack_bytes` of user
-//! stack copied from `sp` upwards.
+//! `struct sample_header` (bpf/sample.h), then `py_frames` Python frames,
+//! then `ustack_bytes` of user stack copied from `sp` upwards.
 
-use super::skel::types::sample_header;
+use super::skel::types::{py_frame, sample_header};
 
 /// Flag bits of `sample_header.flags`, as in bpf/sample.h.
 pub const SAMPLE_USER_REGS: u32 = 1;
 pub const SAMPLE_IN_KERNEL: u32 = 2;
 pub const SAMPLE_KTHREAD: u32 = 4;
+pub const SAMPLE_PY_TRUNCATED: u32 = 8;
+pub const SAMPLE_PY_NO_THREAD: u32 = 16;
+pub const SAMPLE_PY_READ_ERROR: u32 = 32;
+/// `py_frame.flags`: the first frame its eval-loop call ran (3.11+).
+pub const PY_FRAME_ENTRY: u32 = 1;
 
 // SAFETY: sample_header is a repr(C) struct of integers and integer arrays,
 // valid for any bit pattern.
 unsafe impl plain::Plain for sample_header {}
+// SAFETY: as above, integers only.
+unsafe impl plain::Plain for py_frame {}
 
 /// A borrowed view of one record; valid only inside the ring-buffer callback.
 pub struct RawSample<'a> {
     pub header: &'a sample_header,
+    /// Python frames, innermost first (empty for other processes).
+    pub py_frames: &'a [py_frame],
     /// The user stack copy: `stack[i]` is the byte at address `header.sp + i`.
     pub stack: &'a [u8],
 }
@@ -25,10 +34,22 @@ impl<'a> RawSample<'a> {
     /// received (the BPF side is trusted no more than it has to be).
     pub fn parse(data: &'a [u8]) -> Option<Self> {
         let header: &sample_header = plain::from_bytes(data).ok()?;
-        let start = size_of::<sample_header>();
+        let mut at = size_of::<sample_header>();
+        let py_len = usize::try_from(header.py_frames)
+            .ok()?
+            .checked_mul(size_of::<py_frame>())?;
+        let py_bytes = data.get(at..at.checked_add(py_len)?)?;
+        // Records are 8-byte aligned in the ring buffer, and so are these
+        // offsets, which plain checks.
+        let py_frames: &[py_frame] = plain::slice_from_bytes(py_bytes).ok()?;
+        at += py_len;
         let len = usize::try_from(header.ustack_bytes).ok()?;
-        let stack = data.get(start..start.checked_add(len)?)?;
-        Some(RawSample { header, stack })
+        let stack = data.get(at..at.checked_add(len)?)?;
+        Some(RawSample {
+            header,
+            py_frames,
+            stack,
+        })
     }
 
     pub fn tgid(&self) -> u32 {

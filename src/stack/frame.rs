@@ -13,6 +13,8 @@ pub enum FrameKind {
     Native,
     /// Kernel code.
     Kernel,
+    /// A Python function.
+    Python,
     /// A marker: the stack could not be followed further.
     Truncated,
 }

@@ -2,6 +2,7 @@
 
 pub mod builder;
 pub mod frame;
+pub mod merge;
 
 pub use builder::StackBuilder;
 pub use frame::{Frame, FrameId, FrameKind, FrameTable};
