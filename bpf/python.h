@@ -44,15 +44,14 @@ struct thread_walk {
 	__u64 interp;
 	__u64 ts;
 	__u64 found;
-	__u32 interps;
 };
 
 static long thread_step(__u64 i, struct thread_walk *w)
 {
 	if (!w->ts) {
-		/* This interpreter's threads are done: on to the next one. */
-		if (++w->interps >= MAX_PY_INTERPRETERS)
-			return 1;
+		/* This interpreter's threads are done: on to the next one. (No
+		 * counter of interpreters: bpf_loop's count bounds the walk, and a
+		 * counter the verifier can follow makes it verify every value.) */
 		w->interp = read_ptr(w->interp + w->interp_next);
 		if (!w->interp)
 			return 1;
@@ -136,6 +135,8 @@ static long frame_step(__u64 i, struct frame_walk *w)
 				struct py_frame *above =
 					(void *)&rec->data[((w->n - 1) * sizeof(struct py_frame)) & 4095];
 				above->flags |= PY_FRAME_ENTRY;
+				if (!above->shim)
+					above->shim = w->frame;
 			}
 			w->frame = read_ptr(w->frame + w->py.frame_previous);
 			return 0;
@@ -149,6 +150,7 @@ static long frame_step(__u64 i, struct frame_walk *w)
 	pf->code = read_ptr(w->frame + w->py.frame_code) & w->py.code_mask;
 	pf->flags = 0;
 	pf->first_line = 0;
+	pf->shim = 0;
 	if (w->py.instr_is_pointer) {
 		pf->instr = read_ptr(w->frame + w->py.frame_instr);
 	} else {

@@ -52,6 +52,12 @@ struct sample_header {
 struct py_frame {
 	__u64 code;             /* PyCodeObject address */
 	__u64 instr;            /* instruction pointer (3.11+) or f_lasti (3.9, 3.10) */
+	/* 3.12+: address of the shim frame under this entry frame. The shim is a
+	 * local variable of the eval-loop call that runs this frame, so it lies
+	 * in that call's native stack frame: this is how userspace finds the
+	 * eval-loop frame when its symbol is unknown (stripped tail-calling
+	 * builds). 0 when there is none. */
+	__u64 shim;
 	__u32 first_line;       /* code->co_firstlineno: tells a reused address apart */
 	__u32 flags;            /* PY_FRAME_* */
 };

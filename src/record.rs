@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
 use std::mem::MaybeUninit;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -238,8 +238,18 @@ fn format_name(f: Format) -> &'static str {
     }
 }
 
+/// Whether a process still runs: a zombie (exited, not yet reaped by its
+/// parent) does not.
 fn process_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses and may
+    // itself contain ") ".
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next());
+    !matches!(state, Some('Z' | 'X') | None)
 }
 
 /// What was profiled, for the flamegraph's title.

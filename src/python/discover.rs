@@ -20,7 +20,7 @@ pub struct Interpreter {
 
 /// The outcome of looking for an interpreter.
 pub enum Discovery {
-    Found(Interpreter),
+    Found(Box<Interpreter>),
     /// Not a Python process (no file that looks like CPython).
     NotPython,
     /// Python, but `_PyRuntime` is not initialized yet: look again later.
@@ -75,14 +75,14 @@ pub fn discover(files: &[MappedFile], mem: &ProcessMemory) -> Discovery {
             bytes: syms[4].map_or(0, |a| a.wrapping_add(f.bias)),
         };
         return match validate(&layout, runtime, mem) {
-            Ok(true) => Discovery::Found(Interpreter {
+            Ok(true) => Discovery::Found(Box::new(Interpreter {
                 major,
                 minor,
                 file_id: f.file.id,
                 runtime,
                 layout,
                 types,
-            }),
+            })),
             Ok(false) => Discovery::NotYet,
             Err(e) => Discovery::Unsupported(format!("Python {major}.{minor}: {e}")),
         };

@@ -32,7 +32,7 @@ pub enum PythonState {
 
 /// A process whose interpreter pystrobe can walk.
 pub struct PythonProcess {
-    pub interp: Interpreter,
+    pub interp: Box<Interpreter>,
     mem: ProcessMemory,
     /// Code objects read so far, by (address, co_firstlineno as the BPF
     /// program saw it): an address freed and reused for another code

@@ -177,6 +177,7 @@ impl StackBuilder {
             self.python.push(PyFrame {
                 id,
                 entry: f.flags & PY_FRAME_ENTRY != 0,
+                shim: f.shim,
             });
         }
         if h.flags & (SAMPLE_PY_TRUNCATED | SAMPLE_PY_READ_ERROR) != 0 {
@@ -186,6 +187,7 @@ impl StackBuilder {
             self.python.push(PyFrame {
                 id: marker,
                 entry: true,
+                shim: 0,
             });
         }
     }
@@ -217,6 +219,7 @@ impl StackBuilder {
                 id,
                 file: None,
                 eval: false,
+                stack: (0, 0),
             });
             return;
         }
@@ -241,9 +244,19 @@ impl StackBuilder {
                 id,
                 file: None,
                 eval: false,
+                stack: (0, 0),
             });
         }
-        for &addr in stack.addrs.iter().rev() {
+        let last = stack.addrs.len().saturating_sub(1);
+        for (i, &addr) in stack.addrs.iter().enumerate().rev() {
+            // The outermost frame's stack is open-ended when the unwind
+            // stopped there.
+            let top = if i == last && !stack.complete {
+                u64::MAX
+            } else {
+                stack.sps[i + 1]
+            };
+            let range = (stack.sps[i], top);
             let frame = match proc.file_at(addr) {
                 Some(mapped) => {
                     let svma = addr.wrapping_sub(mapped.bias);
@@ -260,12 +273,14 @@ impl StackBuilder {
                         id,
                         file: Some(file),
                         eval,
+                        stack: range,
                     }
                 }
                 None => NativeFrame {
                     id: self.frames.intern(FrameKind::Native, "[unknown]"),
                     file: None,
                     eval: false,
+                    stack: range,
                 },
             };
             self.native.push(frame);

@@ -73,6 +73,9 @@ pub struct NativeStack {
     /// pointer; the others are return addresses minus one, so that each one
     /// falls inside the call instruction and symbolizes to the caller.
     pub addrs: Vec<u64>,
+    /// The stack pointer at entry of each frame's code, innermost first:
+    /// frame i's own stack is `sps[i]..sps[i + 1]` (the last one is open).
+    pub sps: Vec<u64>,
     /// The unwinder reached the outermost frame (rather than giving up).
     pub complete: bool,
 }
@@ -104,21 +107,39 @@ impl NativeUnwinder {
         bp: u64,
         read_stack: &mut F,
     ) -> NativeStack {
-        let regs = UnwindRegsX86_64::new(ip, sp, bp);
-        let mut iter = self.unwinder.iter_frames(ip, regs, cache, read_stack);
+        // Driven frame by frame (not with iter_frames) to see the stack
+        // pointer after each step: it bounds each frame's stack.
+        let mut regs = UnwindRegsX86_64::new(ip, sp, bp);
         let mut addrs = Vec::with_capacity(32);
+        let mut sps = Vec::with_capacity(32);
+        let mut address = FrameAddress::InstructionPointer(ip);
         let complete = loop {
             if addrs.len() >= MAX_NATIVE_FRAMES {
                 break false;
             }
-            match iter.next() {
-                Ok(Some(FrameAddress::InstructionPointer(a))) => addrs.push(a),
-                Ok(Some(FrameAddress::ReturnAddress(a))) => addrs.push(u64::from(a) - 1),
+            addrs.push(match address {
+                FrameAddress::InstructionPointer(a) => a,
+                FrameAddress::ReturnAddress(a) => u64::from(a) - 1,
+            });
+            sps.push(regs.sp());
+            match self
+                .unwinder
+                .unwind_frame(address, &mut regs, cache, read_stack)
+            {
+                Ok(Some(ra)) => match FrameAddress::from_return_address(ra) {
+                    Some(next) => address = next,
+                    None => break false,
+                },
                 Ok(None) => break true,
                 Err(_) => break false,
             }
         };
-        NativeStack { addrs, complete }
+        sps.push(regs.sp());
+        NativeStack {
+            addrs,
+            sps,
+            complete,
+        }
     }
 }
 
