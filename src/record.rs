@@ -147,11 +147,11 @@ pub fn run(args: RecordArgs) -> Result<()> {
             let c = collector.borrow();
             let lost = sampler.stats().map(|s| s.lost).unwrap_or(0);
             eprint!(
-                "\r\x1b[Kpystrobe: {:.1} s, {} samples, {} lost, {} processes (Ctrl-C to stop)",
+                "\r\x1b[Kpystrobe: {:.1} s, {} samples, {} lost, {} (Ctrl-C to stop)",
                 started.elapsed().as_secs_f64(),
                 c.profile.total,
                 lost,
-                c.builder.processes.len()
+                plural(c.builder.processes.len(), "process", "processes")
             );
             let _ = std::io::stderr().flush();
         }
@@ -195,17 +195,23 @@ pub fn run(args: RecordArgs) -> Result<()> {
     let built = c.builder.stats;
     let with_user = built.complete + built.truncated;
     let mut summary = format!(
-        "pystrobe: wrote {} to {}: {} samples ({} lost) from {} processes over {:.1} s",
+        "pystrobe: wrote {} to {}: {} samples ({} lost) from {} over {:.1} s",
         format_name(args.format),
         out_path.display(),
         c.profile.total,
         stats.lost,
-        c.builder.processes.len(),
+        plural(c.builder.processes.len(), "process", "processes"),
         elapsed.as_secs_f64()
     );
+    if built.python > 0 {
+        summary += &format!(
+            "; Python frames in {:.1} %",
+            100.0 * built.python as f64 / c.profile.total.max(1) as f64
+        );
+    }
     if with_user > 0 {
         summary += &format!(
-            "; native stacks complete: {:.1} %",
+            "; native stacks complete: {:.1} % of {with_user}",
             100.0 * built.complete as f64 / with_user as f64
         );
     }
@@ -229,6 +235,10 @@ pub fn run(args: RecordArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn format_name(f: Format) -> &'static str {
