@@ -782,3 +782,345 @@ pub fn svg_frame_names(svg: &str) -> Vec<String> {
         .filter_map(|t| t.rsplit_once(" (").map(|(name, _)| name.to_string()))
         .collect()
 }
+
+// ---------------------------------------------------------------------------
+// Python interpreters (tests/python.rs)
+
+/// One line of `scripts/pythons --list`: an interpreter the Python tests profile.
+#[derive(Debug, Clone)]
+pub struct Python {
+    /// `bullseye-3.9`, `host-3.11-static`, ...
+    pub name: String,
+    /// Full version, `3.13.5`.
+    pub version: String,
+    /// `/` for a host interpreter, else the chroot it runs in.
+    pub root: PathBuf,
+    /// The executable, as a path inside `root`.
+    pub exe: String,
+}
+
+impl Python {
+    pub fn is_chroot(&self) -> bool {
+        self.root != Path::new("/")
+    }
+
+    /// (major, minor) from the version (`3.15.0a1` gives (3, 15)).
+    pub fn major_minor(&self) -> (u32, u32) {
+        let mut parts = self.version.split('.');
+        let mut num = || -> u32 {
+            let p = parts.next().unwrap_or("");
+            let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+            digits
+                .parse()
+                .unwrap_or_else(|_| panic!("bad Python version {:?}", self.version))
+        };
+        (num(), num())
+    }
+
+    /// Frames are named by qualified name (`Worker.hot`) from 3.11 on, by the
+    /// plain function name (`hot`) before.
+    pub fn has_qualnames(&self) -> bool {
+        self.major_minor() >= (3, 11)
+    }
+
+    /// The name a frame of `qualname` has under this interpreter: the part
+    /// after the last dot before 3.11.
+    pub fn frame_name<'a>(&self, qualname: &'a str) -> &'a str {
+        if self.has_qualnames() {
+            qualname
+        } else {
+            qualname.rsplit('.').next().unwrap()
+        }
+    }
+
+    /// Puts `contents` where this interpreter can read it, under a unique
+    /// name ending in `name`: the chroot's /tmp, or `wd` for a host
+    /// interpreter. The returned guard knows the path as the interpreter's
+    /// process sees it, and removes a file in a chroot on drop.
+    pub fn stage(&self, wd: &Workdir, name: &str, contents: &[u8]) -> Staged {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let unique = format!(
+            "pystrobe_{}_{}_{name}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let (host_path, path, remove) = if self.is_chroot() {
+            let inside = format!("/tmp/{unique}");
+            (self.root.join(&inside[1..]), inside, true)
+        } else {
+            let p = wd.join(&unique);
+            let s = p.to_str().expect("temporary paths are UTF-8").to_string();
+            (p, s, false)
+        };
+        fs::write(&host_path, contents)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", host_path.display()));
+        fs::set_permissions(&host_path, fs::Permissions::from_mode(0o755)).unwrap();
+        Staged {
+            host_path,
+            path,
+            remove,
+        }
+    }
+
+    /// The command line that runs `script` with `args` under this
+    /// interpreter: `chroot ROOT EXE SCRIPT ARGS...` or `EXE SCRIPT ARGS...`.
+    pub fn argv(&self, script: &Staged, args: &[&str]) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.is_chroot() {
+            v.push("chroot".to_string());
+            v.push(self.root.to_str().expect("UTF-8 root").to_string());
+        }
+        v.push(self.exe.clone());
+        v.push(script.path.clone());
+        v.extend(args.iter().map(|a| a.to_string()));
+        v
+    }
+
+    /// [`Python::argv`] as a Command, with a clean Python environment.
+    pub fn command(&self, script: &Staged, args: &[&str]) -> Command {
+        let argv = self.argv(script, args);
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
+        clean_python_env(&mut cmd);
+        cmd
+    }
+}
+
+/// Removes environment variables that would change which Python a test runs.
+pub fn clean_python_env(cmd: &mut Command) {
+    for var in [
+        "PYTHONHOME",
+        "PYTHONPATH",
+        "PYTHONSTARTUP",
+        "PYTHONEXECUTABLE",
+    ] {
+        cmd.env_remove(var);
+    }
+}
+
+/// A file placed for an interpreter by [`Python::stage`].
+pub struct Staged {
+    /// Where it is on this machine.
+    pub host_path: PathBuf,
+    /// Its path as the interpreter's process sees it (inside the chroot).
+    pub path: String,
+    remove: bool,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.remove {
+            let _ = fs::remove_file(&self.host_path);
+        }
+    }
+}
+
+/// The interpreters of `scripts/pythons --list`. When there are none or the
+/// script fails: panics under `CI=true`, else prints why and returns None.
+pub fn pythons() -> Option<Vec<Python>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pythons");
+    let problem = match Command::new(&script).arg("--list").output() {
+        Err(e) => format!("cannot run {} --list: {e}", script.display()),
+        Ok(out) if !out.status.success() => format!(
+            "{} --list failed ({}): {}",
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let list: Vec<Python> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| {
+                    let f: Vec<&str> = l.split('\t').collect();
+                    assert_eq!(f.len(), 4, "bad line in scripts/pythons --list: {l:?}");
+                    Python {
+                        name: f[0].to_string(),
+                        version: f[1].to_string(),
+                        root: PathBuf::from(f[2]),
+                        exe: f[3].to_string(),
+                    }
+                })
+                .collect();
+            if !list.is_empty() {
+                return Some(list);
+            }
+            format!(
+                "{} --list names no interpreter; run `sudo scripts/pythons` to make them",
+                script.display()
+            )
+        }
+    };
+    if in_ci() {
+        panic!("CI=true and the Python tests have no interpreters: {problem}");
+    }
+    note(&format!("skipping: {problem}"));
+    None
+}
+
+/// The gate of a Python test: BPF (with the global lock) and the
+/// interpreters. `let Some((_bpf, pythons)) = common::python_test() else { return };`
+pub fn python_test() -> Option<(MutexGuard<'static, ()>, Vec<Python>)> {
+    let bpf = bpf_test()?;
+    let pythons = pythons()?;
+    Some((bpf, pythons))
+}
+
+/// Runs `check` for every interpreter, even after one fails, then fails
+/// with a report of every interpreter that failed (their panic messages).
+/// Prints each interpreter's wall time.
+pub fn for_each_python(test: &str, pythons: &[Python], mut check: impl FnMut(&Python)) {
+    let mut failures = Vec::new();
+    for py in pythons {
+        let started = Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(py)));
+        let secs = started.elapsed().as_secs_f64();
+        let verdict = if result.is_ok() { "ok" } else { "FAILED" };
+        note(&format!(
+            "{test}: {} ({}): {verdict} in {secs:.1} s",
+            py.name, py.version
+        ));
+        if let Err(e) = result {
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "(panic without a message)".to_string());
+            failures.push(format!(
+                "=== {} (Python {}, {}{}):\n{msg}",
+                py.name,
+                py.version,
+                if py.is_chroot() { "chroot " } else { "" },
+                py.root.join(py.exe.trim_start_matches('/')).display()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{test}: {} of {} interpreters failed:\n\n{}",
+        failures.len(),
+        pythons.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// Starts a workload at the highest priority from its first instruction on
+/// (children it forks inherit it), in a session of its own.
+pub fn spawn_high_priority(cmd: &mut Command) -> Proc {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setpriority is a plain system call, async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setpriority(libc::PRIO_PROCESS, 0, -20);
+            Ok(())
+        });
+    }
+    let p = Proc::spawn(cmd);
+    // And its autogroup (the process may be gone already: a short workload).
+    set_priority(p.pid(), -20);
+    p
+}
+
+impl Proc {
+    /// Waits until the process has exited; fails after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "workload {} did not exit within {timeout:?}",
+                self.pid()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// A Python frame as pystrobe names it: `qualname (file:line)`, or
+/// `qualname (file)` without a line, or `<unknown>` for an unreadable code
+/// object (then `file` is empty and `line` None).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PyFrame<'a> {
+    pub name: &'a str,
+    pub file: &'a str,
+    pub line: Option<u32>,
+}
+
+/// Parses a frame (not the process frame) as a Python frame. Native frames
+/// (`symbol`, `lib.so+0x1f`), kernel frames and markers give None.
+pub fn py_frame(frame: &str) -> Option<PyFrame<'_>> {
+    if frame == "<unknown>" {
+        return Some(PyFrame {
+            name: frame,
+            file: "",
+            line: None,
+        });
+    }
+    if is_kernel(frame) || frame.starts_with('[') {
+        return None;
+    }
+    let (name, rest) = frame.strip_suffix(')')?.rsplit_once(" (")?;
+    if name.is_empty() || rest.is_empty() {
+        return None;
+    }
+    let (file, line) = match rest.rsplit_once(':') {
+        Some((file, line)) if !file.is_empty() && line.bytes().all(|b| b.is_ascii_digit()) => {
+            (file, Some(line.parse().ok()?))
+        }
+        _ => (rest, None),
+    };
+    Some(PyFrame { name, file, line })
+}
+
+pub const PY_TRUNCATED: &str = "[python stack truncated]";
+
+/// The stack's Python frames, outermost first, with their indexes in the stack.
+pub fn py_frames(stack: &Stack) -> Vec<(usize, PyFrame<'_>)> {
+    stack
+        .0
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter_map(|(i, f)| py_frame(f).map(|p| (i, p)))
+        .collect()
+}
+
+/// Whether the stack has any Python frame (or the truncation marker).
+pub fn has_python(stack: &Stack) -> bool {
+    stack.0[1..]
+        .iter()
+        .any(|f| f == PY_TRUNCATED || py_frame(f).is_some())
+}
+
+/// The innermost Python frame of a stack.
+pub fn innermost_py(stack: &Stack) -> Option<PyFrame<'_>> {
+    stack.0[1..].iter().rev().find_map(|f| py_frame(f))
+}
+
+/// 1-based numbers of the lines of `script` that contain `marker`.
+pub fn marked_lines(script: &str, marker: &str) -> Vec<u32> {
+    let lines: Vec<u32> = script
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(marker))
+        .map(|(i, _)| i as u32 + 1)
+        .collect();
+    assert!(
+        !lines.is_empty(),
+        "no line of the script is marked {marker}"
+    );
+    lines
+}
+
+/// The warning lines on stderr (`pystrobe: warning: ...`).
+pub fn warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("pystrobe: warning: "))
+        .collect()
+}
