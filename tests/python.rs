@@ -661,7 +661,6 @@ fn unusable_interpreter_gives_native_stacks_and_one_warning() {
     old_version[at + 2] = 8;
 
     let mut variants: Vec<(&str, PathBuf)> = Vec::new();
-    // pystrobe looks for interpreters only in files named python* or libpython*.
     for (name, data) in [
         ("python3.11-noruntime", &no_runtime),
         ("python3.11-v38", &old_version),
@@ -923,4 +922,48 @@ fn new_thread_in_pid_namespace() {
             }
         }
     });
+}
+
+/// An interpreter is found by what it defines, not by its name: a copy of
+/// the static python3.11 called `myservice` (as an application embedding
+/// CPython might be) still gets its Python frames.
+#[test]
+fn renamed_interpreter_is_still_found() {
+    let Some((_bpf, pythons)) = python_test() else {
+        return;
+    };
+    let Some(host) = pythons
+        .iter()
+        .find(|p| p.name == "host-3.11-static")
+        .cloned()
+    else {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI=true and scripts/pythons --list has no host-3.11-static"
+        );
+        eprintln!("skipping: no host-3.11-static interpreter");
+        return;
+    };
+    let wd = Workdir::new();
+    let exe = wd.join("myservice");
+    fs::copy(&host.exe, &exe).unwrap();
+    let script = host.stage(&wd, "busy.py", BUSY_PY.as_bytes());
+    let out = wd.join("renamed.txt");
+    let argv = [s(&exe).to_string(), script.path.clone(), "2".to_string()];
+    let (r, stacks) = launch(&out, &["-r", "200"], &argv);
+    assert!(
+        warnings(&r.stderr).is_empty(),
+        "unexpected warnings: {}",
+        r.stderr
+    );
+    let total: u64 = stacks.iter().map(|s| s.1).sum();
+    let busy: u64 = stacks
+        .iter()
+        .filter(|s| s.0.iter().any(|f| f.starts_with("busy (")))
+        .map(|s| s.1)
+        .sum();
+    assert!(
+        busy * 10 >= total * 8,
+        "only {busy} of {total} samples show the Python function busy: {stacks:?}"
+    );
 }

@@ -34,6 +34,9 @@ pub struct ElfFile {
     /// Loadable segments: (file offset, virtual address, file size).
     loads: Vec<(u64, u64, u64)>,
     pub unwind: UnwindSections,
+    /// Defines `_PyRuntime` (as a dynamic symbol or the `.PyRuntime`
+    /// section): a CPython interpreter, whatever the file is called.
+    pub defines_py_runtime: bool,
 }
 
 impl ElfFile {
@@ -57,6 +60,10 @@ impl ElfFile {
             Some((s.address()..s.address() + s.size(), Arc::from(data)))
         };
         let unwind = UnwindSections::from_sections(&section);
+        let defines_py_runtime = obj.section_by_name(".PyRuntime").is_some() || {
+            use object::ObjectSymbol;
+            obj.dynamic_symbols().any(|s| s.name() == Ok("_PyRuntime"))
+        };
         drop(obj);
         drop(cache);
         Ok(ElfFile {
@@ -65,6 +72,7 @@ impl ElfFile {
             file,
             loads,
             unwind,
+            defines_py_runtime,
         })
     }
 

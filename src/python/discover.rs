@@ -33,9 +33,11 @@ pub enum Discovery {
 pub fn discover(files: &[MappedFile], mem: &ProcessMemory) -> Discovery {
     // libpython first: with a shared libpython the executable is a small
     // launcher that does not define _PyRuntime itself.
+    // Found by what they define, not only by name: an interpreter renamed or
+    // embedded in an application binary is still one.
     let mut candidates: Vec<&MappedFile> = files
         .iter()
-        .filter(|f| looks_like_python(&f.file.name))
+        .filter(|f| f.file.defines_py_runtime || looks_like_python(&f.file.name))
         .collect();
     candidates.sort_by_key(|f| !basename(&f.file.name).starts_with("libpython"));
     if candidates.is_empty() {

@@ -19,7 +19,15 @@ fn tables() -> &'static toml::Table {
 
 /// Minor versions with a layout.
 pub fn known_versions() -> Vec<String> {
-    tables().keys().cloned().collect()
+    let mut v: Vec<(u32, u32, &String)> = tables()
+        .keys()
+        .filter_map(|k| {
+            let (a, b) = k.split_once('.')?;
+            Some((a.parse().ok()?, b.parse().ok()?, k))
+        })
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, _, k)| k.clone()).collect()
 }
 
 /// The layout of CPython `major.minor` whose `_PyRuntime` is at `runtime`.
@@ -88,6 +96,13 @@ fn check_debug_offsets(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_sort_numerically() {
+        let v = known_versions();
+        assert_eq!(v.first().map(String::as_str), Some("3.9"));
+        assert!(v.iter().position(|x| x == "3.10") > v.iter().position(|x| x == "3.9"));
+    }
 
     #[test]
     fn every_static_table_is_complete() {
