@@ -102,7 +102,18 @@ pub fn run(args: RecordArgs) -> Result<()> {
         malformed: 0,
     });
     let ring = sampler.ring_buffer(|data| {
-        collector.borrow_mut().on_record(data);
+        let mut c = collector.borrow_mut();
+        c.on_record(data);
+        // Published at once, not after the drain: the first drain of a
+        // recording also pays one-time costs (symbol tables, kallsyms) that
+        // would otherwise leave a new interpreter unwalked for ~100 ms.
+        for p in c.builder.take_publications() {
+            // A process that exited meanwhile is not worth an error.
+            let _ = match &p.layout {
+                Some(layout) => sampler.publish_python(p.pid, p.mm, p.runtime, layout),
+                None => sampler.withdraw_python(p.pid),
+            };
+        }
         0
     })?;
 
@@ -118,10 +129,6 @@ pub fn run(args: RecordArgs) -> Result<()> {
         ring.consume().context("reading samples")?;
         {
             let mut c = collector.borrow_mut();
-            for p in c.builder.take_publications() {
-                // A process that exited meanwhile is not worth an error.
-                let _ = sampler.publish_python(p.pid, p.mm, p.runtime, &p.layout);
-            }
             for w in c.builder.warnings.drain(..) {
                 eprintln!(
                     "{}pystrobe: warning: {w}",
@@ -169,8 +176,7 @@ pub fn run(args: RecordArgs) -> Result<()> {
         eprintln!("pystrobe: debug: {stats:?}, {:?}", c_stats(&collector));
     }
     let bpf = sampler.bpf_run_time();
-    let mut c = collector.into_inner();
-    c.builder.take_publications();
+    let c = collector.into_inner();
     let meta = Meta {
         title: title(&args),
         subtitle: format!(

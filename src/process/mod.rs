@@ -188,7 +188,7 @@ impl ProcessTable {
                 unwinder: NativeUnwinder::default(),
                 last_refresh: None,
                 gone: false,
-                python: crate::python::PythonState::Pending(None),
+                python: crate::python::PythonState::Pending,
             };
             p.refresh(elf, vdso);
             p

@@ -20,11 +20,16 @@ pub struct Interpreter {
 
 /// The outcome of looking for an interpreter.
 pub enum Discovery {
-    Found(Box<Interpreter>),
+    /// `validated`: the runtime was initialized and its layout checked. A
+    /// process found before its runtime is initialized (just exec'd) is
+    /// walked at once and validated later: its layout comes from the binary
+    /// (a table, or `_Py_DebugOffsets`, which is initialized data).
+    Found {
+        interp: Box<Interpreter>,
+        validated: bool,
+    },
     /// Not a Python process (no file that looks like CPython).
     NotPython,
-    /// Python, but `_PyRuntime` is not initialized yet: look again later.
-    NotYet,
     /// Python, but unusable: the reason, for one warning.
     Unsupported(String),
 }
@@ -77,15 +82,17 @@ pub fn discover(files: &[MappedFile], mem: &ProcessMemory) -> Discovery {
             bytes: syms[4].map_or(0, |a| a.wrapping_add(f.bias)),
         };
         return match validate(&layout, runtime, mem) {
-            Ok(true) => Discovery::Found(Box::new(Interpreter {
-                major,
-                minor,
-                file_id: f.file.id,
-                runtime,
-                layout,
-                types,
-            })),
-            Ok(false) => Discovery::NotYet,
+            Ok(validated) => Discovery::Found {
+                interp: Box::new(Interpreter {
+                    major,
+                    minor,
+                    file_id: f.file.id,
+                    runtime,
+                    layout,
+                    types,
+                }),
+                validated,
+            },
             Err(e) => Discovery::Unsupported(format!("Python {major}.{minor}: {e}")),
         };
     }
@@ -94,7 +101,7 @@ pub fn discover(files: &[MappedFile], mem: &ProcessMemory) -> Discovery {
 
 /// Follows the runtime to its first thread state and checks the thread
 /// points back at its interpreter. `Ok(false)`: not initialized yet.
-fn validate(l: &Layout, runtime: u64, mem: &ProcessMemory) -> Result<bool, String> {
+pub fn validate(l: &Layout, runtime: u64, mem: &ProcessMemory) -> Result<bool, String> {
     l.validate()?;
     let interp = mem
         .read_u64(runtime + l.runtime_interpreters_head)

@@ -17,13 +17,13 @@ use linetable::LineTableKind;
 use crate::process::memory::ProcessMemory;
 
 /// How often a Python process whose runtime is not initialized yet is
-/// looked at again.
+/// checked again.
 const RETRY: Duration = Duration::from_millis(20);
 
 /// What is known about the Python side of a process.
 pub enum PythonState {
-    /// Not looked at yet, or to be looked at again after the instant.
-    Pending(Option<Instant>),
+    /// Not looked at yet.
+    Pending,
     NotPython,
     /// Python, but it cannot be walked (the warning was given).
     Unsupported,
@@ -38,42 +38,73 @@ pub struct PythonProcess {
     /// program saw it): an address freed and reused for another code
     /// object is a different key, so it is not misnamed.
     codes: HashMap<(u64, u32), Option<CodeInfo>>,
+    /// The layout was checked against the initialized runtime; until then,
+    /// when to check again.
+    validated: bool,
+    next_check: Instant,
+}
+
+/// What an update found, for the caller to act on.
+pub enum Change {
+    Nothing,
+    /// An interpreter to walk.
+    Found,
+    /// Python, but it cannot be walked: one warning.
+    Unusable(String),
+    /// The interpreter being walked failed validation: stop walking it.
+    Withdrawn(String),
 }
 
 impl PythonState {
-    /// Looks for the interpreter if it is time to. Returns the state and,
-    /// the first time it is seen, a warning for an unusable interpreter.
-    pub fn update(&mut self, pid: u32, files: &[crate::process::MappedFile]) -> Option<String> {
-        let PythonState::Pending(when) = self else {
-            return None;
-        };
-        if when.is_some_and(|t| Instant::now() < t) {
-            return None;
+    /// Looks for the interpreter on first sight, and validates a layout
+    /// published before the runtime was initialized once it is.
+    pub fn update(&mut self, pid: u32, files: &[crate::process::MappedFile]) -> Change {
+        match self {
+            PythonState::Pending => self.discover(pid, files),
+            PythonState::Ready(py) if !py.validated && Instant::now() >= py.next_check => {
+                match discover::validate(&py.interp.layout, py.interp.runtime, &py.mem) {
+                    Ok(true) => {
+                        py.validated = true;
+                        Change::Nothing
+                    }
+                    Ok(false) => {
+                        py.next_check = Instant::now() + RETRY;
+                        Change::Nothing
+                    }
+                    Err(why) => {
+                        let why = format!("Python {}.{}: {why}", py.interp.major, py.interp.minor);
+                        *self = PythonState::Unsupported;
+                        Change::Withdrawn(why)
+                    }
+                }
+            }
+            _ => Change::Nothing,
         }
+    }
+
+    fn discover(&mut self, pid: u32, files: &[crate::process::MappedFile]) -> Change {
         let Ok(mem) = ProcessMemory::open(pid) else {
             *self = PythonState::NotPython;
-            return None;
+            return Change::Nothing;
         };
         match discover::discover(files, &mem) {
-            Discovery::Found(interp) => {
+            Discovery::Found { interp, validated } => {
                 *self = PythonState::Ready(Box::new(PythonProcess {
                     interp,
                     mem,
                     codes: HashMap::new(),
+                    validated,
+                    next_check: Instant::now() + RETRY,
                 }));
-                None
+                Change::Found
             }
             Discovery::NotPython => {
                 *self = PythonState::NotPython;
-                None
-            }
-            Discovery::NotYet => {
-                *self = PythonState::Pending(Some(Instant::now() + RETRY));
-                None
+                Change::Nothing
             }
             Discovery::Unsupported(why) => {
                 *self = PythonState::Unsupported;
-                Some(why)
+                Change::Unusable(why)
             }
         }
     }

@@ -21,8 +21,10 @@ pub const MAX_STACK_BYTES: u32 = 65536;
 /// Bytes of a record before its user-stack copy.
 pub const HEADER_BYTES: usize = size_of::<types::sample_header>();
 /// How often userspace drains the ring buffer. The BPF side never wakes us
-/// (a wakeup per record costs ~5 µs), so this sets the latency of processing.
-pub const DRAIN_INTERVAL: Duration = Duration::from_millis(50);
+/// (a wakeup per record costs ~5 µs), so this sets the latency of processing,
+/// and so how soon a new Python process's frames are walked. An empty drain
+/// costs a few µs.
+pub const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
 
 /// What to sample.
 #[derive(Clone, Debug)]
@@ -193,6 +195,15 @@ impl<'obj> Sampler<'obj> {
             .with_context(|| format!("publishing the Python layout of PID {pid}"))
     }
 
+    /// Stops walking the Python frames of process `pid`.
+    pub fn withdraw_python(&self, pid: u32) -> Result<()> {
+        self.skel
+            .maps
+            .py_procs
+            .delete(&pid.to_ne_bytes())
+            .with_context(|| format!("withdrawing the Python layout of PID {pid}"))
+    }
+
     /// A ring-buffer reader calling `on_record` with each raw record.
     pub fn ring_buffer<'cb, F>(&'cb self, on_record: F) -> Result<RingBuffer<'cb>>
     where
@@ -261,7 +272,7 @@ fn enable_bpf_stats() -> Option<OwnedFd> {
 }
 
 /// Ring buffer size: room for a quarter second of full-size records from
-/// every CPU (five drain intervals), as a power of two between 4 MiB and 256 MiB.
+/// every CPU (a dozen drain intervals), as a power of two between 4 MiB and 256 MiB.
 fn ring_buffer_bytes(cfg: &SamplerConfig, cpus: usize) -> u32 {
     let record = HEADER_BYTES as u64 + u64::from(cfg.stack_bytes);
     let want = cfg

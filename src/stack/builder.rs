@@ -10,8 +10,8 @@ use super::frame::{FrameId, FrameKind, FrameTable};
 use super::merge::{self, NativeFrame, PyFrame};
 use crate::process::ProcessTable;
 use crate::process::elf_file::FileId;
-use crate::python::PythonState;
 use crate::python::layout::Layout;
+use crate::python::{Change, PythonState};
 use crate::sampler::record::{
     PY_FRAME_ENTRY, RawSample, SAMPLE_PY_READ_ERROR, SAMPLE_PY_TRUNCATED,
 };
@@ -29,12 +29,13 @@ pub struct BuildStats {
     pub python: u64,
 }
 
-/// An interpreter ready to be walked by the BPF program.
+/// An interpreter for the BPF program to walk (`layout`), or to stop
+/// walking (`None`).
 pub struct Publication {
     pub pid: u32,
     pub mm: u64,
     pub runtime: u64,
-    pub layout: Layout,
+    pub layout: Option<Layout>,
 }
 
 pub struct StackBuilder {
@@ -126,27 +127,43 @@ impl StackBuilder {
         id
     }
 
-    /// Looks for an interpreter in a process not yet known to be (or not to
-    /// be) Python, and queues it for the BPF program once found.
+    /// Looks for an interpreter in a process seen for the first time (and
+    /// validates one found early), queueing what the BPF program must walk
+    /// or stop walking.
     fn check_python(&mut self, sample: &RawSample<'_>) {
         let h = sample.header;
         let proc = self.processes.get(h.tgid, h.mm, "");
-        if !matches!(proc.python, PythonState::Pending(_)) || proc.files.is_empty() {
+        if proc.files.is_empty() {
             return;
         }
-        if let Some(why) = proc.python.update(h.tgid, &proc.files) {
-            self.warnings.push(format!(
+        match proc.python.update(h.tgid, &proc.files) {
+            Change::Nothing => {}
+            Change::Found => {
+                if let PythonState::Ready(py) = &proc.python {
+                    self.publications.push(Publication {
+                        pid: h.tgid,
+                        mm: h.mm,
+                        runtime: py.interp.runtime,
+                        layout: Some(py.interp.layout.clone()),
+                    });
+                }
+            }
+            Change::Unusable(why) => self.warnings.push(format!(
                 "{} ({}): {why}; showing native stacks only",
                 proc.name, h.tgid
-            ));
-        }
-        if let PythonState::Ready(py) = &proc.python {
-            self.publications.push(Publication {
-                pid: h.tgid,
-                mm: h.mm,
-                runtime: py.interp.runtime,
-                layout: py.interp.layout.clone(),
-            });
+            )),
+            Change::Withdrawn(why) => {
+                self.warnings.push(format!(
+                    "{} ({}): {why}; showing native stacks only",
+                    proc.name, h.tgid
+                ));
+                self.publications.push(Publication {
+                    pid: h.tgid,
+                    mm: h.mm,
+                    runtime: 0,
+                    layout: None,
+                });
+            }
         }
     }
 
