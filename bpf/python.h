@@ -10,6 +10,11 @@
 /* Interpreters and threads searched for the sampled thread's state. */
 #define MAX_PY_INTERPRETERS 4
 #define MAX_PY_THREADS 128
+/* Without bpf_loop (before 5.17) the walks are plain bounded loops, which
+ * the verifier follows iteration by iteration: smaller limits keep them
+ * within its budget. */
+#define LEGACY_PY_STEPS 33
+#define LEGACY_PY_FRAMES 48
 /* How long "this thread has no Python state" is believed (a thread may
  * create its state after starting). */
 #define PY_NO_THREAD_TTL_NS (20 * 1000 * 1000)
@@ -70,7 +75,7 @@ static long thread_step(__u64 i, struct thread_walk *w)
  * thread_id (pthread_self(), which is the fs base on x86_64 with glibc and
  * musl) is this thread's: this works inside PID namespaces, where Python's
  * native_thread_id is not the host tid. */
-static __always_inline __u64 find_tstate(struct py_proc *py, __u64 fsbase)
+static __always_inline __u64 find_tstate(struct py_proc *py, __u64 fsbase, const bool legacy)
 {
 	struct thread_walk w = {
 		.interp_next = py->interp_next,
@@ -83,14 +88,20 @@ static __always_inline __u64 find_tstate(struct py_proc *py, __u64 fsbase)
 	if (!w.interp)
 		return 0;
 	w.ts = read_ptr(w.interp + w.interp_threads_head);
-	bpf_loop(MAX_PY_INTERPRETERS * (MAX_PY_THREADS + 1), thread_step, &w, 0);
+	if (legacy) {
+		for (int i = 0; i < LEGACY_PY_STEPS; i++)
+			if (thread_step(i, &w))
+				break;
+	} else {
+		bpf_loop(MAX_PY_INTERPRETERS * (MAX_PY_THREADS + 1), thread_step, &w, 0);
+	}
 	return w.found;
 }
 
 /* The thread state of the current thread, from the cache when it still
  * holds (its thread_id is still ours), else by search. */
 static __always_inline __u64 current_tstate(struct py_proc *py, __u32 tid, __u64 fsbase,
-					    __u64 now, struct sampler_stats *st)
+					    __u64 now, struct sampler_stats *st, const bool legacy)
 {
 	struct py_thread *cached = bpf_map_lookup_elem(&py_threads, &tid);
 	if (cached) {
@@ -101,7 +112,7 @@ static __always_inline __u64 current_tstate(struct py_proc *py, __u32 tid, __u64
 	}
 	if (st)
 		st->py_thread_walks++;
-	struct py_thread found = { .tstate = find_tstate(py, fsbase), .time_ns = now };
+	struct py_thread found = { .tstate = find_tstate(py, fsbase, legacy), .time_ns = now };
 	bpf_map_update_elem(&py_threads, &tid, &found, BPF_ANY);
 	return found.tstate;
 }
@@ -175,11 +186,12 @@ static long frame_step(__u64 i, struct frame_walk *w)
 /* Records the Python frames of the current thread, innermost first, into
  * data[]. Returns the number of frames; sets SAMPLE_PY_* flags. */
 static __always_inline __u32 walk_python(struct py_proc *py, struct sample_record *rec,
-					 struct task_struct *task, struct sampler_stats *st)
+					 struct task_struct *task, struct sampler_stats *st,
+					 const bool legacy)
 {
 	struct sample_header *h = &rec->hdr;
 	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
-	__u64 ts = current_tstate(py, h->tid, fsbase, h->time_ns, st);
+	__u64 ts = current_tstate(py, h->tid, fsbase, h->time_ns, st, legacy);
 	if (!ts) {
 		h->flags |= SAMPLE_PY_NO_THREAD;
 		if (st)
@@ -191,7 +203,13 @@ static __always_inline __u32 walk_python(struct py_proc *py, struct sample_recor
 	if (py->cframe_current_frame != PY_NONE && w.frame)
 		w.frame = read_ptr(w.frame + py->cframe_current_frame);
 	/* A few steps more than frames, for the shim frames skipped. */
-	bpf_loop(MAX_PY_FRAMES + 16, frame_step, &w, 0);
+	if (legacy) {
+		for (int i = 0; i < LEGACY_PY_FRAMES; i++)
+			if (frame_step(i, &w))
+				break;
+	} else {
+		bpf_loop(MAX_PY_FRAMES + 16, frame_step, &w, 0);
+	}
 	if (w.frame && !(w.flags & SAMPLE_PY_READ_ERROR))
 		w.flags |= SAMPLE_PY_TRUNCATED;
 	h->flags |= w.flags;

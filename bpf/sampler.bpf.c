@@ -86,8 +86,36 @@ static __always_inline __u32 copy_user_stack(struct sample_record *rec, __u64 ba
 	return off;
 }
 
-SEC("perf_event")
-int on_sample(struct bpf_perf_event_data *ctx)
+/* x86_64's kernel stack size without KASAN (Debian's kernels): the saved
+ * user registers sit at its top. Used only where bpf_task_pt_regs is missing. */
+#define THREAD_SIZE (4096 << 2)
+
+/* The thread's user registers where the timer hit kernel mode: the ones
+ * saved on entry to the kernel. */
+static __always_inline void user_regs_of(struct task_struct *task, struct sample_header *h,
+					 const bool legacy)
+{
+	if (legacy) {
+		/* Before 5.15 (no bpf_task_pt_regs): task_pt_regs() is the last
+		 * struct pt_regs at the top of the task's kernel stack. */
+		void *stack = BPF_CORE_READ(task, stack);
+		struct pt_regs *uregs = (struct pt_regs *)(stack + THREAD_SIZE) - 1;
+		bpf_probe_read_kernel(&h->ip, sizeof(h->ip), &uregs->ip);
+		bpf_probe_read_kernel(&h->sp, sizeof(h->sp), &uregs->sp);
+		bpf_probe_read_kernel(&h->bp, sizeof(h->bp), &uregs->bp);
+	} else {
+		struct pt_regs *uregs = (struct pt_regs *)bpf_task_pt_regs(task);
+		h->ip = uregs->ip;
+		h->sp = uregs->sp;
+		h->bp = uregs->bp;
+	}
+}
+
+/* The whole sample. `legacy` is a compile-time constant: the two programs
+ * below are this one routine specialized for kernels with and without
+ * bpf_get_current_task_btf (5.11), bpf_task_pt_regs (5.15) and bpf_loop
+ * (5.17); userspace loads the one the running kernel supports. */
+static __always_inline int sample(struct bpf_perf_event_data *ctx, const bool legacy)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
@@ -123,19 +151,16 @@ int on_sample(struct bpf_perf_event_data *ctx)
 
 	h->kstack_bytes = bpf_get_stack(ctx, h->kstack, sizeof(h->kstack), 0);
 
-	struct task_struct *task = bpf_get_current_task_btf();
-	h->mm = (__u64)task->mm;
-	if (task->flags & PF_KTHREAD || !task->mm) {
+	struct task_struct *task = legacy ? (struct task_struct *)bpf_get_current_task()
+					  : bpf_get_current_task_btf();
+	h->mm = (__u64)BPF_CORE_READ(task, mm);
+	if (BPF_CORE_READ(task, flags) & PF_KTHREAD || !h->mm) {
 		h->flags |= SAMPLE_KTHREAD;
 	} else if ((__s64)ctx->regs.ip < 0) {
-		/* Kernel-half address: the timer hit kernel mode, so the thread's
-		 * user registers are the ones saved on entry to the kernel. (The
-		 * context only permits 8-byte loads, so regs.cs cannot tell us.) */
-		struct pt_regs *uregs = (struct pt_regs *)bpf_task_pt_regs(task);
+		/* Kernel-half address: the timer hit kernel mode. (The context
+		 * only permits 8-byte loads, so regs.cs cannot tell us.) */
 		h->flags |= SAMPLE_IN_KERNEL | SAMPLE_USER_REGS;
-		h->ip = uregs->ip;
-		h->sp = uregs->sp;
-		h->bp = uregs->bp;
+		user_regs_of(task, h, legacy);
 	} else {
 		h->flags |= SAMPLE_USER_REGS;
 		h->ip = ctx->regs.ip;
@@ -149,7 +174,7 @@ int on_sample(struct bpf_perf_event_data *ctx)
 		if (py && py->mm == h->mm) {
 			if (st)
 				st->py_samples++;
-			h->py_frames = walk_python(py, rec, task, st);
+			h->py_frames = walk_python(py, rec, task, st, legacy);
 			py_bytes = (__u64)h->py_frames * sizeof(struct py_frame);
 			if (py_bytes > MAX_PY_FRAMES * sizeof(struct py_frame))
 				py_bytes = MAX_PY_FRAMES * sizeof(struct py_frame);
@@ -168,6 +193,20 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	if (st)
 		st->samples++;
 	return 0;
+}
+
+/* Linux 5.17 and later. */
+SEC("perf_event")
+int on_sample(struct bpf_perf_event_data *ctx)
+{
+	return sample(ctx, false);
+}
+
+/* Linux 5.10 to 5.16: no task BTF pointer, no bpf_task_pt_regs, no bpf_loop. */
+SEC("perf_event")
+int on_sample_legacy(struct bpf_perf_event_data *ctx)
+{
+	return sample(ctx, true);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

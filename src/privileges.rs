@@ -11,9 +11,9 @@ const NEEDED: &[(u32, &str)] = &[
     (21, "CAP_SYS_ADMIN"),  // /proc/PID/map_files, BPF run-time statistics
 ];
 
+/// Kernel features are checked when the sampler starts (sampler/features.rs).
 pub fn check() -> Result<()> {
-    check_capabilities()?;
-    check_kernel()
+    check_capabilities()
 }
 
 fn check_capabilities() -> Result<()> {
@@ -33,16 +33,6 @@ fn check_capabilities() -> Result<()> {
             "pystrobe needs root (try sudo), or the capabilities CAP_BPF, CAP_PERFMON, \
              CAP_SYS_PTRACE and CAP_SYS_ADMIN; missing: {}",
             missing.join(", ")
-        );
-    }
-    Ok(())
-}
-
-fn check_kernel() -> Result<()> {
-    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
-        bail!(
-            "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): pystrobe needs \
-             Linux 5.15 or later built with CONFIG_DEBUG_INFO_BTF=y"
         );
     }
     Ok(())

@@ -16,6 +16,7 @@ use crate::output::{self, Format, Meta, file::OutputFile};
 use crate::privileges;
 use crate::profile::Profile;
 use crate::sampler::record::RawSample;
+use crate::sampler::features::Variant;
 use crate::sampler::{DRAIN_INTERVAL, Sampler, SamplerConfig};
 use crate::stack::{FrameId, StackBuilder};
 
@@ -79,6 +80,13 @@ pub fn run(args: RecordArgs) -> Result<()> {
     };
     let mut storage = MaybeUninit::uninit();
     let sampler = Sampler::start(&mut storage, &cfg)?;
+    if sampler.variant == Variant::Legacy {
+        eprintln!(
+            "pystrobe: note: this kernel lacks {}; using the fallback for Linux 5.10-5.16 \
+             (Python stacks are cut at 48 frames)",
+            sampler.features.missing_modern().join(", ")
+        );
+    }
     let started = Instant::now();
 
     let mut child = match args.command.as_slice() {

@@ -18,10 +18,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
-}
-
 /// Runs `pystrobe record -f folded -o OUT FLAGS... -- ARGV...` to completion
 /// and returns what it said and the stacks it wrote.
 fn launch(out: &Path, flags: &[&str], argv: &[String]) -> (Output, Vec<Stack>) {

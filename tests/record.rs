@@ -14,10 +14,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
-}
-
 /// Asserts that nothing was written at `out` and that no temporary file was
 /// left next to it: an error never leaves a half-written output.
 fn assert_no_output(wd: &Workdir, out: &Path) {

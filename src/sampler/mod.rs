@@ -1,6 +1,7 @@
 //! Loading, configuring and attaching the BPF sampling program, and reading
 //! the records and counters it produces.
 
+pub mod features;
 pub mod perf_event;
 pub mod record;
 mod skel;
@@ -61,6 +62,9 @@ pub struct BpfRunTime {
 /// A loaded and attached sampler. Dropping it detaches the program.
 pub struct Sampler<'obj> {
     skel: SamplerSkel<'obj>,
+    /// The program variant loaded for this kernel, and what was probed.
+    pub variant: features::Variant,
+    pub features: features::Features,
     _links: Vec<Link>,
     _events: Vec<OwnedFd>,
     _stats_fd: Option<OwnedFd>,
@@ -89,6 +93,8 @@ impl<'obj> Sampler<'obj> {
     /// event on every online CPU. Sampling starts when this returns.
     pub fn start(storage: &'obj mut MaybeUninit<OpenObject>, cfg: &SamplerConfig) -> Result<Self> {
         libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Info, libbpf_print)));
+        let probed = features::Features::probe();
+        let variant = probed.variant()?;
         let ncpus = libbpf_rs::num_possible_cpus().context("counting possible CPUs")?;
         let online = perf_event::online_cpus()?.len().max(1);
 
@@ -105,6 +111,10 @@ impl<'obj> Sampler<'obj> {
         ro.filter_pids = cfg.pids.is_some();
         ro.include_idle = cfg.include_idle;
 
+        // Only the variant this kernel runs is loaded: the other one would
+        // not pass its verifier.
+        open.progs.on_sample.set_autoload(variant == features::Variant::Modern);
+        open.progs.on_sample_legacy.set_autoload(variant == features::Variant::Legacy);
         open.maps.scratch.set_max_entries(ncpus as u32)?;
         open.maps
             .samples
@@ -119,6 +129,8 @@ impl<'obj> Sampler<'obj> {
 
         let mut sampler = Sampler {
             skel,
+            variant,
+            features: probed,
             _links: Vec::new(),
             _events: Vec::new(),
             _stats_fd: enable_bpf_stats(),
@@ -129,15 +141,21 @@ impl<'obj> Sampler<'obj> {
         let events = perf_event::open_cpu_clock_events(cfg.rate_hz)?;
         for fd in &events {
             let link = sampler
-                .skel
-                .progs
-                .on_sample
+                .program()
                 .attach_perf_event(fd.as_raw_fd())
                 .context("attaching the BPF program to a perf event")?;
             sampler._links.push(link);
         }
         sampler._events = events;
         Ok(sampler)
+    }
+
+    /// The loaded program.
+    fn program(&self) -> &libbpf_rs::ProgramMut<'obj> {
+        match self.variant {
+            features::Variant::Modern => &self.skel.progs.on_sample,
+            features::Variant::Legacy => &self.skel.progs.on_sample_legacy,
+        }
     }
 
     /// Adds a process to the in-kernel filter.
@@ -241,7 +259,7 @@ impl<'obj> Sampler<'obj> {
     /// Kernel time spent in the BPF program so far (zero when the kernel
     /// refused to enable run-time statistics).
     pub fn bpf_run_time(&self) -> BpfRunTime {
-        let fd = self.skel.progs.on_sample.as_fd().as_raw_fd();
+        let fd = self.program().as_fd().as_raw_fd();
         let mut info = libbpf_rs::libbpf_sys::bpf_prog_info::default();
         let mut len = size_of::<libbpf_rs::libbpf_sys::bpf_prog_info>() as u32;
         // SAFETY: info is a zeroed bpf_prog_info of the length we pass.

@@ -599,6 +599,11 @@ pub fn argv(line: &str) -> Vec<String> {
 }
 
 /// Runs pystrobe to completion (at most [`RUN_TIMEOUT`]).
+/// A path as the `&str` an argument list wants.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("temporary paths are UTF-8")
+}
+
 pub fn run<I, S>(args: I) -> Output
 where
     I: IntoIterator<Item = S>,
