@@ -15,8 +15,8 @@ use crate::cli::RecordArgs;
 use crate::output::{self, Format, Meta, file::OutputFile};
 use crate::privileges;
 use crate::profile::Profile;
-use crate::sampler::record::RawSample;
 use crate::sampler::features::Variant;
+use crate::sampler::record::RawSample;
 use crate::sampler::{DRAIN_INTERVAL, Sampler, SamplerConfig};
 use crate::stack::{FrameId, StackBuilder};
 

@@ -45,13 +45,18 @@ impl Features {
         let helper = |id| {
             // SAFETY: a probe with null options only loads and frees a
             // trivial program; it returns 1, 0 or a negative error.
-            unsafe { sys::libbpf_probe_bpf_helper(sys::BPF_PROG_TYPE_PERF_EVENT, id, std::ptr::null()) == 1 }
+            unsafe {
+                sys::libbpf_probe_bpf_helper(sys::BPF_PROG_TYPE_PERF_EVENT, id, std::ptr::null())
+                    == 1
+            }
         };
         Features {
             btf: !missing("btf") && std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
             // SAFETY: as above, for a map.
             ringbuf: !missing("ringbuf")
-                && unsafe { sys::libbpf_probe_bpf_map_type(sys::BPF_MAP_TYPE_RINGBUF, std::ptr::null()) == 1 },
+                && unsafe {
+                    sys::libbpf_probe_bpf_map_type(sys::BPF_MAP_TYPE_RINGBUF, std::ptr::null()) == 1
+                },
             task_btf: !missing("task_btf") && helper(sys::BPF_FUNC_get_current_task_btf),
             task_pt_regs: !missing("task_pt_regs") && helper(sys::BPF_FUNC_task_pt_regs),
             bpf_loop: !missing("bpf_loop") && helper(sys::BPF_FUNC_loop),
@@ -67,9 +72,15 @@ impl Features {
             );
         }
         if !self.ringbuf {
-            bail!("this kernel has no BPF ring buffers (Linux 5.8): pystrobe needs Linux 5.10 or later");
+            bail!(
+                "this kernel has no BPF ring buffers (Linux 5.8): pystrobe needs Linux 5.10 or later"
+            );
         }
-        Ok(if self.task_btf && self.task_pt_regs && self.bpf_loop { Variant::Modern } else { Variant::Legacy })
+        Ok(if self.task_btf && self.task_pt_regs && self.bpf_loop {
+            Variant::Modern
+        } else {
+            Variant::Legacy
+        })
     }
 
     /// What the legacy variant does without, for the user.
@@ -93,18 +104,59 @@ mod tests {
     use super::*;
 
     fn all() -> Features {
-        Features { btf: true, ringbuf: true, task_btf: true, task_pt_regs: true, bpf_loop: true }
+        Features {
+            btf: true,
+            ringbuf: true,
+            task_btf: true,
+            task_pt_regs: true,
+            bpf_loop: true,
+        }
     }
 
     #[test]
     fn variants() {
         assert_eq!(all().variant().unwrap(), Variant::Modern);
-        assert_eq!(Features { bpf_loop: false, ..all() }.variant().unwrap(), Variant::Legacy);
-        assert_eq!(Features { task_pt_regs: false, ..all() }.variant().unwrap(), Variant::Legacy);
-        let e = Features { ringbuf: false, ..all() }.variant().unwrap_err().to_string();
+        assert_eq!(
+            Features {
+                bpf_loop: false,
+                ..all()
+            }
+            .variant()
+            .unwrap(),
+            Variant::Legacy
+        );
+        assert_eq!(
+            Features {
+                task_pt_regs: false,
+                ..all()
+            }
+            .variant()
+            .unwrap(),
+            Variant::Legacy
+        );
+        let e = Features {
+            ringbuf: false,
+            ..all()
+        }
+        .variant()
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("ring buffers") && e.contains("5.10"), "{e}");
-        let e = Features { btf: false, ..all() }.variant().unwrap_err().to_string();
+        let e = Features {
+            btf: false,
+            ..all()
+        }
+        .variant()
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("BTF"), "{e}");
-        assert_eq!(Features { bpf_loop: false, ..all() }.missing_modern(), vec!["bpf_loop (5.17)"]);
+        assert_eq!(
+            Features {
+                bpf_loop: false,
+                ..all()
+            }
+            .missing_modern(),
+            vec!["bpf_loop (5.17)"]
+        );
     }
 }

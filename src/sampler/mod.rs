@@ -113,8 +113,12 @@ impl<'obj> Sampler<'obj> {
 
         // Only the variant this kernel runs is loaded: the other one would
         // not pass its verifier.
-        open.progs.on_sample.set_autoload(variant == features::Variant::Modern);
-        open.progs.on_sample_legacy.set_autoload(variant == features::Variant::Legacy);
+        open.progs
+            .on_sample
+            .set_autoload(variant == features::Variant::Modern);
+        open.progs
+            .on_sample_legacy
+            .set_autoload(variant == features::Variant::Legacy);
         open.maps.scratch.set_max_entries(ncpus as u32)?;
         open.maps
             .samples
