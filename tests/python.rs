@@ -20,6 +20,24 @@ use common::*;
 
 /// Runs `pystrobe record -f folded -o OUT FLAGS... -- ARGV...` to completion
 /// and returns what it said and the stacks it wrote.
+/// Debian's static /usr/bin/python3.11 from the manifest; `None` (the test
+/// skips) when it is missing, which fails under CI=true.
+fn host_static(pythons: &[Python]) -> Option<Python> {
+    let found = pythons
+        .iter()
+        .find(|p| p.name == "host-3.11-static")
+        .cloned();
+    if found.is_none() {
+        let names: Vec<&str> = pythons.iter().map(|p| p.name.as_str()).collect();
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI=true and scripts/pythons --list has no host-3.11-static: {names:?}"
+        );
+        eprintln!("skipping: no host-3.11-static interpreter ({names:?})");
+    }
+    found
+}
+
 fn launch(out: &Path, flags: &[&str], argv: &[String]) -> (Output, Vec<Stack>) {
     let mut cmd = Command::new(PYSTROBE);
     cmd.args(["record", "-f", "folded", "-o", s(out)])
@@ -628,17 +646,7 @@ fn unusable_interpreter_gives_native_stacks_and_one_warning() {
     let Some((_bpf, pythons)) = python_test() else {
         return;
     };
-    let Some(host) = pythons
-        .iter()
-        .find(|p| p.name == "host-3.11-static")
-        .cloned()
-    else {
-        let names: Vec<&str> = pythons.iter().map(|p| p.name.as_str()).collect();
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "CI=true and scripts/pythons --list has no host-3.11-static: {names:?}"
-        );
-        eprintln!("skipping: no host-3.11-static interpreter ({names:?})");
+    let Some(host) = host_static(&pythons) else {
         return;
     };
     let wd = Workdir::new();
@@ -928,16 +936,7 @@ fn renamed_interpreter_is_still_found() {
     let Some((_bpf, pythons)) = python_test() else {
         return;
     };
-    let Some(host) = pythons
-        .iter()
-        .find(|p| p.name == "host-3.11-static")
-        .cloned()
-    else {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "CI=true and scripts/pythons --list has no host-3.11-static"
-        );
-        eprintln!("skipping: no host-3.11-static interpreter");
+    let Some(host) = host_static(&pythons) else {
         return;
     };
     let wd = Workdir::new();

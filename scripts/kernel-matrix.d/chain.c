@@ -1,7 +1,8 @@
-/* The native workload of scripts/kernel-matrix: main -> a -> b -> leaf,
- * spinning in leaf (the same program as CHAIN_C in tests/common/mod.rs).
+/* The native workload of scripts/kernel-matrix and of the tests (CHAIN_C in
+ * tests/common/mod.rs includes this file): main -> a -> b -> leaf, spinning
+ * in leaf. Each call is followed by work, so none is a tail call.
  * Built with -O2 -fomit-frame-pointer, so that only .eh_frame unwinding
- * rebuilds the stack. `chain [SECONDS]`: runs for SECONDS (forever if 0). */
+ * rebuilds the stack. `chain [SECONDS [ITERATIONS]]`: runs for SECONDS (forever if 0). */
 #include <stdlib.h>
 #include <time.h>
 
