@@ -181,7 +181,10 @@ pub fn run(args: RecordArgs) -> Result<()> {
 
     let stats = sampler.stats().unwrap_or_default();
     if std::env::var_os("PYSTROBE_DEBUG").is_some() {
-        eprintln!("pystrobe: debug: {stats:?}, {:?}", c_stats(&collector));
+        eprintln!(
+            "pystrobe: debug: {stats:?}, {:?}",
+            collector.borrow().builder.stats
+        );
     }
     let bpf = sampler.bpf_run_time();
     let c = collector.into_inner();
@@ -335,8 +338,4 @@ fn raise_fd_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
     }
-}
-
-fn c_stats(c: &RefCell<Collector>) -> crate::stack::builder::BuildStats {
-    c.borrow().builder.stats
 }

@@ -168,9 +168,9 @@ impl ProcessTable {
     }
 
     /// The process running in address space `mm`, created (maps read) on
-    /// first sight and created anew after an exec. `comm` names it if
-    /// /proc/PID/comm is already gone.
-    pub fn get(&mut self, pid: u32, mm: u64, comm: &str) -> &mut Process {
+    /// first sight and created anew after an exec. Its name is empty if
+    /// /proc/PID/comm was already gone.
+    pub fn get(&mut self, pid: u32, mm: u64) -> &mut Process {
         let (elf, vdso) = (&mut self.elf, self.vdso.as_ref());
         if self.procs.get(&pid).is_some_and(|p| p.mm != mm) {
             self.procs.remove(&pid);
@@ -178,7 +178,7 @@ impl ProcessTable {
         self.procs.entry(pid).or_insert_with(|| {
             let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .map(|s| s.trim_end().to_string())
-                .unwrap_or_else(|_| comm.to_string());
+                .unwrap_or_default();
             let mut p = Process {
                 pid,
                 mm,

@@ -116,9 +116,13 @@ impl StackBuilder {
         if pid == 0 {
             return self.frames.intern(FrameKind::Process, "[idle] (0)");
         }
-        let proc = self.processes.get(pid, sample.header.mm, &sample.comm());
+        let proc = self.processes.get(pid, sample.header.mm);
         if let Some(id) = proc.root_frame {
             return id;
+        }
+        if proc.name.is_empty() {
+            // Gone before /proc could name it: the sampled thread's name.
+            proc.name = sample.comm();
         }
         let id = self
             .frames
@@ -132,7 +136,7 @@ impl StackBuilder {
     /// or stop walking.
     fn check_python(&mut self, sample: &RawSample<'_>) {
         let h = sample.header;
-        let proc = self.processes.get(h.tgid, h.mm, "");
+        let proc = self.processes.get(h.tgid, h.mm);
         if proc.files.is_empty() {
             return;
         }
@@ -174,7 +178,7 @@ impl StackBuilder {
             return;
         }
         let h = sample.header;
-        let proc = self.processes.get(h.tgid, h.mm, "");
+        let proc = self.processes.get(h.tgid, h.mm);
         let PythonState::Ready(py) = &mut proc.python else {
             return;
         };
@@ -212,7 +216,7 @@ impl StackBuilder {
     /// The interpreter's file and whether it marks entry frames.
     fn interpreter_file(&mut self, sample: &RawSample<'_>) -> Option<(FileId, bool)> {
         let h = sample.header;
-        match &self.processes.get(h.tgid, h.mm, "").python {
+        match &self.processes.get(h.tgid, h.mm).python {
             PythonState::Ready(py) => Some((py.interp.file_id, py.has_entry_frames())),
             _ => None,
         }
@@ -227,7 +231,7 @@ impl StackBuilder {
         let h = sample.header;
         let pid = sample.tgid();
         let mut read = |addr: u64| sample.read_stack_word(addr).ok_or(());
-        let proc = self.processes.get(pid, h.mm, "");
+        let proc = self.processes.get(pid, h.mm);
         if proc.files.is_empty() {
             // Its maps could not be read (it exited before we saw it): an
             // unwind without modules would only follow garbage.
@@ -246,12 +250,12 @@ impl StackBuilder {
         // An address outside every known file means the maps changed since
         // we read them (a library loaded later): read them again and redo.
         if stack.addrs.iter().any(|&a| proc.file_at(a).is_none()) && self.processes.refresh(pid) {
-            let proc = self.processes.get(pid, h.mm, "");
+            let proc = self.processes.get(pid, h.mm);
             stack = proc
                 .unwinder
                 .unwind(&mut self.cache, h.ip, h.sp, h.bp, &mut read);
         }
-        let proc = self.processes.get(pid, h.mm, "");
+        let proc = self.processes.get(pid, h.mm);
         if stack.complete {
             self.stats.complete += 1;
         } else {
