@@ -59,6 +59,17 @@ def task_cpu_ns(pid):
     return total
 
 
+def process_cpu_ns(pid):
+    """CPU time of a whole process, exited threads included, in ns
+    (/proc/PID/stat utime+stime: clock-tick resolution). None once gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class Poller:
     """Snapshots, while a profiler runs: its own CPU time, the CPU time of the
     command it launched, and its BPF program's run_time_ns/run_cnt (from
@@ -122,7 +133,9 @@ class Poller:
                 pass
         self._memory(t)
         own = task_cpu_ns(self.pid)
-        child = task_cpu_ns(self.child) if self.child else None
+        # The launched command's threads may exit before it does: count the
+        # whole process, not its live threads.
+        child = process_cpu_ns(self.child) if self.child else None
         if own is not None:
             bpf = self.last_bpf or (0, 0)
             self.snaps.append((t, own, child, bpf[0], bpf[1]))

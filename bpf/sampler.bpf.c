@@ -16,6 +16,11 @@ const volatile __u32 stack_bytes = 16384;  /* user stack to copy, <= MAX_USTACK_
 const volatile __u32 self_tgid = 0;        /* pystrobe itself: never sampled */
 const volatile bool filter_pids = false;   /* sample only the tgids in target_pids */
 const volatile bool include_idle = false;  /* keep samples of the idle task (pid 0) */
+/* --native: Python samples need their native and kernel stacks too. Without
+ * it, a sample with Python frames is shown as those frames alone, so its
+ * stacks are not captured: the copy is most of the program's cost and it
+ * evicts the target's cache lines. */
+const volatile bool python_native = false;
 /* Unused by the program: present so that the skeleton generator emits the
  * Rust type of a Python frame record. */
 const volatile struct py_frame py_frame_layout = {};
@@ -147,9 +152,8 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, const bool le
 	h->ip = h->sp = h->bp = 0;
 	h->ustack_bytes = 0;
 	h->py_frames = 0;
+	h->kstack_bytes = 0;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
-
-	h->kstack_bytes = bpf_get_stack(ctx, h->kstack, sizeof(h->kstack), 0);
 
 	struct task_struct *task = legacy ? (struct task_struct *)bpf_get_current_task()
 					  : bpf_get_current_task_btf();
@@ -179,8 +183,11 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, const bool le
 			if (py_bytes > MAX_PY_FRAMES * sizeof(struct py_frame))
 				py_bytes = MAX_PY_FRAMES * sizeof(struct py_frame);
 		}
-		h->ustack_bytes = copy_user_stack(rec, py_bytes, h->sp, st);
+		if (!h->py_frames || python_native)
+			h->ustack_bytes = copy_user_stack(rec, py_bytes, h->sp, st);
 	}
+	if (!h->py_frames || python_native)
+		h->kstack_bytes = bpf_get_stack(ctx, h->kstack, sizeof(h->kstack), 0);
 
 	__u64 size = sizeof(struct sample_header) + py_bytes + h->ustack_bytes;
 	if (size > sizeof(*rec))

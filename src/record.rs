@@ -77,6 +77,7 @@ pub fn run(args: RecordArgs) -> Result<()> {
         stack_bytes: args.stack_size,
         pids: (!args.all).then(|| args.pids.clone()),
         include_idle: args.idle,
+        python_native: args.native,
     };
     let mut storage = MaybeUninit::uninit();
     let sampler = Sampler::start(&mut storage, &cfg)?;

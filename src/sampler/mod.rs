@@ -38,6 +38,9 @@ pub struct SamplerConfig {
     pub pids: Option<Vec<u32>>,
     /// Keep samples of the idle task.
     pub include_idle: bool,
+    /// Capture native and kernel stacks of samples with Python frames too
+    /// (`--native`); without it they are not shown, so not copied.
+    pub python_native: bool,
 }
 
 /// Counters kept by the BPF program, summed over CPUs.
@@ -110,6 +113,7 @@ impl<'obj> Sampler<'obj> {
         ro.self_tgid = std::process::id();
         ro.filter_pids = cfg.pids.is_some();
         ro.include_idle = cfg.include_idle;
+        ro.python_native = cfg.python_native;
 
         // Only the variant this kernel runs is loaded: the other one would
         // not pass its verifier.
