@@ -16,7 +16,6 @@ use crate::sampler::record::{
     PY_FRAME_ENTRY, RawSample, SAMPLE_PY_READ_ERROR, SAMPLE_PY_TRUNCATED,
 };
 use crate::symbols::Symbols;
-use crate::unwind::UnwindCache;
 
 /// Counters of how well stacks could be rebuilt.
 #[derive(Clone, Copy, Debug, Default)]
@@ -44,7 +43,6 @@ pub struct StackBuilder {
     /// Splice Python frames into native stacks instead of showing them alone.
     native_mode: bool,
     symbols: Symbols,
-    cache: Box<UnwindCache>,
     /// Frame of each (file, stated address) and kernel address seen so far:
     /// each address is symbolized once. The flag marks eval-loop frames.
     user_frames: HashMap<(FileId, u64), (FrameId, bool)>,
@@ -67,7 +65,6 @@ impl StackBuilder {
             processes: ProcessTable::new(),
             native_mode,
             symbols: Symbols::new(),
-            cache: Box::new(UnwindCache::new()),
             user_frames: HashMap::new(),
             kernel_frames: HashMap::new(),
             py_frames: HashMap::new(),
@@ -244,16 +241,12 @@ impl StackBuilder {
             });
             return;
         }
-        let mut stack = proc
-            .unwinder
-            .unwind(&mut self.cache, h.ip, h.sp, h.bp, &mut read);
+        let mut stack = proc.unwinder.unwind(h.ip, h.sp, h.bp, &mut read);
         // An address outside every known file means the maps changed since
         // we read them (a library loaded later): read them again and redo.
         if stack.addrs.iter().any(|&a| proc.file_at(a).is_none()) && self.processes.refresh(pid) {
             let proc = self.processes.get(pid, h.mm);
-            stack = proc
-                .unwinder
-                .unwind(&mut self.cache, h.ip, h.sp, h.bp, &mut read);
+            stack = proc.unwinder.unwind(h.ip, h.sp, h.bp, &mut read);
         }
         let proc = self.processes.get(pid, h.mm);
         if stack.complete {

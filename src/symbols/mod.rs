@@ -4,6 +4,10 @@
 //! runtime address into the address stated in the ELF file, so the answer can
 //! be cached per (file, address) and keeps working after the process exits.
 
+mod kallsyms_cache;
+
+use std::cell::OnceCell;
+
 use blazesym::MaybeDefault;
 use blazesym::symbolize::source::{Elf, Kernel, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer};
@@ -12,7 +16,9 @@ use crate::process::elf_file::ElfFile;
 
 pub struct Symbols {
     symbolizer: Symbolizer,
-    kernel: Source<'static>,
+    /// Made at the first kernel address: a recording of user code alone
+    /// never reads the kernel's symbols.
+    kernel: OnceCell<Source<'static>>,
 }
 
 impl Default for Symbols {
@@ -33,11 +39,7 @@ impl Symbols {
                 .enable_inlined_fns(false)
                 .enable_demangling(false)
                 .build(),
-            kernel: Source::Kernel(Kernel {
-                vmlinux: MaybeDefault::None,
-                debug_syms: false,
-                ..Default::default()
-            }),
+            kernel: OnceCell::new(),
         }
     }
 
@@ -58,9 +60,18 @@ impl Symbols {
 
     /// The kernel function containing `addr`.
     pub fn kernel(&self, addr: u64) -> Option<String> {
+        let kernel = self.kernel.get_or_init(|| {
+            Source::Kernel(Kernel {
+                kallsyms: kallsyms_cache::cached_kallsyms()
+                    .map_or(MaybeDefault::Default, MaybeDefault::Some),
+                vmlinux: MaybeDefault::None,
+                debug_syms: false,
+                ..Default::default()
+            })
+        });
         match self
             .symbolizer
-            .symbolize_single(&self.kernel, Input::AbsAddr(addr))
+            .symbolize_single(kernel, Input::AbsAddr(addr))
         {
             Ok(Symbolized::Sym(sym)) => Some(sym.name.into_owned()),
             _ => None,

@@ -61,10 +61,23 @@ impl UnwindSections {
     }
 }
 
-/// The unwinder of one process: its modules at their runtime addresses.
-#[derive(Default)]
+/// The unwinder of one process: its modules at their runtime addresses, and
+/// its own cache of unwind rules. framehop keys cached rules by address and a
+/// per-unwinder module generation, so a cache shared between processes could
+/// hand one process's rule to another that has different code at the same
+/// address (two non-PIE executables, say).
 pub struct NativeUnwinder {
     unwinder: UnwinderX86_64<Arc<[u8]>>,
+    cache: Box<CacheX86_64>,
+}
+
+impl Default for NativeUnwinder {
+    fn default() -> Self {
+        NativeUnwinder {
+            unwinder: UnwinderX86_64::default(),
+            cache: Box::new(CacheX86_64::new()),
+        }
+    }
 }
 
 /// The result of one unwind.
@@ -100,8 +113,7 @@ impl NativeUnwinder {
     /// Unwinds from the given registers; `read_stack` reads 8 bytes of the
     /// thread's stack (from the copy) or fails.
     pub fn unwind<F: FnMut(u64) -> Result<u64, ()>>(
-        &self,
-        cache: &mut CacheX86_64,
+        &mut self,
         ip: u64,
         sp: u64,
         bp: u64,
@@ -124,7 +136,7 @@ impl NativeUnwinder {
             sps.push(regs.sp());
             match self
                 .unwinder
-                .unwind_frame(address, &mut regs, cache, read_stack)
+                .unwind_frame(address, &mut regs, &mut self.cache, read_stack)
             {
                 Ok(Some(ra)) => match FrameAddress::from_return_address(ra) {
                     Some(next) => address = next,
@@ -142,5 +154,3 @@ impl NativeUnwinder {
         }
     }
 }
-
-pub use framehop::x86_64::CacheX86_64 as UnwindCache;
