@@ -42,21 +42,28 @@ def rusage_cpu(ru):
     return ru.ru_utime + ru.ru_stime
 
 
-def task_cpu_ns(pid):
-    """CPU time of all live threads of pid, in ns (/proc/PID/task/*/schedstat:
+def task_cpu_ns(pid, seen=None):
+    """CPU time of the threads of pid, in ns (/proc/PID/task/*/schedstat:
     exact for a sleeping thread, at most a scheduler tick behind for a running
-    one). None once the process is gone."""
-    total = 0
+    one). With `seen` (a dict kept between calls), threads that have exited
+    since an earlier call still count, with their last reading: a profiler
+    that starts and ends worker threads (py-spy --native) is not undercounted.
+    None once the process is gone."""
     try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
+        tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return None
-    return total
+    now = {}
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                now[tid] = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    if seen is None:
+        return sum(now.values())
+    seen.update(now)
+    return sum(seen.values())
 
 
 def process_cpu_ns(pid):
@@ -85,6 +92,7 @@ class Poller:
         self.rss = []  # (seconds since start, profiler's resident set in KiB)
         self.peak_rss_kib = 0  # the profiler's own VmHWM (not its children's)
         self.last_bpf = None  # (run_time_ns, run_cnt)
+        self.threads = {}  # tid -> last CPU reading, for task_cpu_ns
 
     def _bpf(self):
         try:
@@ -132,7 +140,7 @@ class Poller:
             except (OSError, ValueError):
                 pass
         self._memory(t)
-        own = task_cpu_ns(self.pid)
+        own = task_cpu_ns(self.pid, self.threads)
         # The launched command's threads may exit before it does: count the
         # whole process, not its live threads.
         child = process_cpu_ns(self.child) if self.child else None
