@@ -63,9 +63,10 @@ impl UnwindSections {
 
 /// The unwinder of one process: its modules at their runtime addresses, and
 /// its own cache of unwind rules. framehop keys cached rules by address and a
-/// per-unwinder module generation, so a cache shared between processes could
-/// hand one process's rule to another that has different code at the same
-/// address (two non-PIE executables, say).
+/// global 16-bit module generation; with one cache for every process, a
+/// whole-host recording's processes evict each other's rules (the cache has
+/// 509 slots), and after 65536 module changes the generation wraps, when one
+/// process could be handed another's rule for code at the same address.
 pub struct NativeUnwinder {
     unwinder: UnwinderX86_64<Arc<[u8]>>,
     cache: Box<CacheX86_64>,
