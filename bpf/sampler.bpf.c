@@ -183,11 +183,13 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, const bool le
 			if (py_bytes > MAX_PY_FRAMES * sizeof(struct py_frame))
 				py_bytes = MAX_PY_FRAMES * sizeof(struct py_frame);
 		}
-		if (!h->py_frames || python_native)
-			h->ustack_bytes = copy_user_stack(rec, py_bytes, h->sp, st);
 	}
-	if (!h->py_frames || python_native)
+	/* A sample shown as its Python frames alone needs no other stack. */
+	if (!h->py_frames || python_native) {
+		if (h->flags & SAMPLE_USER_REGS)
+			h->ustack_bytes = copy_user_stack(rec, py_bytes, h->sp, st);
 		h->kstack_bytes = bpf_get_stack(ctx, h->kstack, sizeof(h->kstack), 0);
+	}
 
 	__u64 size = sizeof(struct sample_header) + py_bytes + h->ustack_bytes;
 	if (size > sizeof(*rec))
