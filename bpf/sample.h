@@ -39,6 +39,9 @@ struct sample_header {
 	/* Address of the task's mm_struct: a new one per exec, so userspace can
 	 * tell that a PID now runs another program (and its maps are stale). */
 	__u64 mm;
+	/* The process's start time (its leader's, CLOCK_MONOTONIC ns): with
+	 * tgid, the identity of a process, which a reused PID does not share. */
+	__u64 start_ns;
 	__s32 kstack_bytes;     /* bytes of kstack[] filled, or a negative errno */
 	__u32 ustack_bytes;     /* bytes of the user stack copy that follow */
 	__u32 py_frames;        /* Python frames that follow the header */
@@ -68,7 +71,7 @@ struct py_frame {
 #define PY_NONE 0xffff
 struct py_proc {
 	__u64 runtime;                  /* address of _PyRuntime */
-	__u64 mm;                       /* the address space it was found in */
+	__u64 mm;                       /* the address space it was found in; 0: any */
 	__u64 code_mask;                /* clears tag bits of f_executable (3.14+) */
 	__u16 runtime_interpreters_head;
 	__u16 interp_next;
@@ -102,6 +105,21 @@ struct sample_record {
 	struct sample_header hdr;
 	/* py_frame[py_frames], then the user stack copy. */
 	__u8 data[MAX_PY_FRAMES * sizeof(struct py_frame) + MAX_USTACK_BYTES + PAGE_BYTES];
+};
+
+/* A change in the set of processes, for userspace (bpf/track.h). */
+#define PROC_EVENT_FORK 1       /* a target forked a new process, now a target */
+#define PROC_EVENT_EXEC 2       /* a process ran a new program */
+#define PROC_EVENT_EXIT 3       /* a process's last thread exited */
+
+struct proc_change {
+	__u32 kind;             /* PROC_EVENT_* */
+	__u32 pid;              /* tgid, as the host sees it */
+	__u32 parent;           /* FORK: the parent's tgid */
+	__u32 _pad;
+	__u64 start_ns;         /* as sample_header.start_ns */
+	__u64 mm;               /* as sample_header.mm (FORK: the child's) */
+	char comm[16];
 };
 
 /* Counters, one slot per CPU, summed by userspace. */

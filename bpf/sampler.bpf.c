@@ -25,6 +25,7 @@ const volatile bool python_native = false;
  * Rust type of a Python frame record. */
 const volatile struct py_frame py_frame_layout = {};
 const volatile struct py_proc py_proc_layout = {};
+const volatile struct proc_change proc_change_layout = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -58,6 +59,7 @@ struct {
 } stats SEC(".maps");
 
 #include "python.h"
+#include "track.h"
 
 /* Copies up to stack_bytes of user stack from sp to data[base...], one page at a time:
  * bpf_probe_read_user fails as a whole when a range crosses an unmapped page,
@@ -158,6 +160,7 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, const bool le
 	struct task_struct *task = legacy ? (struct task_struct *)bpf_get_current_task()
 					  : bpf_get_current_task_btf();
 	h->mm = (__u64)BPF_CORE_READ(task, mm);
+	h->start_ns = BPF_CORE_READ(task, group_leader, start_time);
 	if (BPF_CORE_READ(task, flags) & PF_KTHREAD || !h->mm) {
 		h->flags |= SAMPLE_KTHREAD;
 	} else if ((__s64)ctx->regs.ip < 0) {
@@ -175,7 +178,10 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, const bool le
 	__u64 py_bytes = 0;
 	if (h->flags & SAMPLE_USER_REGS) {
 		struct py_proc *py = bpf_map_lookup_elem(&py_procs, &tgid);
-		if (py && py->mm == h->mm) {
+		/* mm 0: published for a process that ran before the recording,
+		 * whose address space userspace could not name (see track.h's
+		 * exec, which removes it). */
+		if (py && (py->mm == h->mm || py->mm == 0)) {
 			if (st)
 				st->py_samples++;
 			h->py_frames = walk_python(py, rec, task, st, legacy);

@@ -31,7 +31,13 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         sudo pystrobe record -p 1234 -o profile.svg        profile a running process until Ctrl-C\n  \
         sudo pystrobe record -a -d 10 -f folded            the whole host for 10 s, as folded stacks\n  \
-        sudo pystrobe record -r 1000 -- python3 app.py     launch a command and profile it")]
+        sudo pystrobe record -r 1000 -- python3 app.py     launch a command and profile it\n  \
+        sudo pystrobe record -p 1234 -s                     a server and every worker it starts\n  \
+        sudo pystrobe record --match gunicorn -d 30         every process whose command line says gunicorn\n  \
+        sudo pystrobe record --python -t                    every Python process, by thread\n\n\
+        Exit status: 0 when the output was written; 1 on an error (no such process, \
+        missing privileges, unwritable output); 2 on a usage error; 126 or 127 when \
+        the command cannot be run or is not found.")]
     Record(RecordArgs),
 }
 
@@ -44,6 +50,29 @@ pub struct RecordArgs {
     /// Profile every process on the host (except pystrobe itself).
     #[arg(short, long, conflicts_with = "pids")]
     pub all: bool,
+
+    /// Also profile every descendant of the targets: children forked or
+    /// started later (a reloading dev server's new workers, say) and those
+    /// already running. Followed in the kernel, so a child's first samples
+    /// are not lost; children that exit stay in the profile.
+    #[arg(short, long)]
+    pub subprocesses: bool,
+
+    /// Profile only Python processes on the host, including those started
+    /// while recording.
+    #[arg(long, conflicts_with_all = ["pids", "command"])]
+    pub python: bool,
+
+    /// Profile only processes whose name or command line contains PATTERN
+    /// (a plain substring), including those started while recording. With
+    /// --python, only Python processes among them.
+    #[arg(long = "match", value_name = "PATTERN", conflicts_with_all = ["pids", "command"],
+          value_parser = parse_pattern)]
+    pub pattern: Option<String>,
+
+    /// Add a frame per thread under each process: `thread name (tid)`.
+    #[arg(short, long)]
+    pub threads: bool,
 
     /// Samples per second, per CPU.
     #[arg(short, long, default_value_t = 100, value_name = "HZ",
@@ -79,9 +108,19 @@ pub struct RecordArgs {
     #[arg(long)]
     pub idle: bool,
 
-    /// A command to launch and profile; recording stops when it exits.
+    /// A command to launch and profile; recording stops when it exits. Under
+    /// sudo it runs as the invoking user (SUDO_UID/SUDO_GID), who also owns
+    /// the output file.
     #[arg(trailing_var_arg = true, value_name = "COMMAND", conflicts_with_all = ["pids", "all"])]
     pub command: Vec<String>,
+}
+
+fn parse_pattern(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        Err("the pattern must not be empty".to_string())
+    } else {
+        Ok(s.to_string())
+    }
 }
 
 fn parse_duration(s: &str) -> Result<f64, String> {

@@ -7,6 +7,8 @@
 //! stacks; [`output`] writes them.
 
 pub mod cli;
+pub mod error;
+pub mod launch;
 pub mod output;
 pub mod privileges;
 pub mod process;
@@ -16,4 +18,5 @@ pub mod record;
 pub mod sampler;
 pub mod stack;
 pub mod symbols;
+pub mod targets;
 pub mod unwind;

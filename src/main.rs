@@ -10,6 +10,6 @@ fn main() {
     if let Err(err) = result {
         // One line: the chain of contexts, joined.
         eprintln!("pystrobe: error: {err:#}");
-        std::process::exit(1);
+        std::process::exit(pystrobe::error::exit_code(&err));
     }
 }

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
 use std::mem::MaybeUninit;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::cli::RecordArgs;
+use crate::error::Coded;
+use crate::launch;
 use crate::output::{self, Format, Meta, file::OutputFile};
 use crate::privileges;
 use crate::profile::Profile;
@@ -19,6 +21,7 @@ use crate::sampler::features::Variant;
 use crate::sampler::record::RawSample;
 use crate::sampler::{DRAIN_INTERVAL, Sampler, SamplerConfig};
 use crate::stack::{FrameId, StackBuilder};
+use crate::targets::{Selection, Targets, procfs};
 
 /// Everything built from the records: the per-sample work of the ring-buffer callback.
 struct Collector {
@@ -49,14 +52,26 @@ enum Stop {
 }
 
 pub fn run(args: RecordArgs) -> Result<()> {
-    if args.pids.is_empty() && !args.all && args.command.is_empty() {
+    let selection = Selection::from_args(&args);
+    if args.pids.is_empty() && !args.all && args.command.is_empty() && !selection.by_name() {
         bail!(
-            "nothing to profile: give -p PID, -a for the whole host, or a command to launch (pystrobe record -- python3 app.py)"
+            "nothing to profile: give -p PID, -a for the whole host, --python, --match PATTERN, \
+             or a command to launch (pystrobe record -- python3 app.py)"
         );
+    }
+    if args.subprocesses && args.pids.is_empty() && args.command.is_empty() && !selection.by_name()
+    {
+        return Err(Coded::new(
+            2,
+            "-s/--subprocesses follows the descendants of the targets: give -p PID, --match, \
+             --python or a command as well (with -a every process is profiled already)"
+                .to_string(),
+        )
+        .into());
     }
     privileges::check()?;
     for &pid in &args.pids {
-        if !process_alive(pid) {
+        if !procfs::alive(pid) {
             bail!("no process with PID {pid}");
         }
     }
@@ -65,6 +80,7 @@ pub fn run(args: RecordArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| default_output(args.format));
     let output = OutputFile::create(&out_path)?;
+    let user = launch::invoking_user();
     raise_fd_limit();
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -75,12 +91,13 @@ pub fn run(args: RecordArgs) -> Result<()> {
     let cfg = SamplerConfig {
         rate_hz: args.rate,
         stack_bytes: args.stack_size,
-        pids: (!args.all).then(|| args.pids.clone()),
+        pids: selection.filtered().then(|| args.pids.clone()),
         include_idle: args.idle,
         python_native: args.native,
+        tracking: selection.tracking(),
     };
     let mut storage = MaybeUninit::uninit();
-    let sampler = Sampler::start(&mut storage, &cfg)?;
+    let mut sampler = Sampler::start(&mut storage, &cfg)?;
     if sampler.variant == Variant::Legacy {
         eprintln!(
             "pystrobe: note: this kernel lacks {}; using the fallback for Linux 5.10-5.16 \
@@ -88,43 +105,61 @@ pub fn run(args: RecordArgs) -> Result<()> {
             sampler.features.missing_modern().join(", ")
         );
     }
+    let targets = Targets::start(selection.clone(), &sampler)?;
+    if selection.by_name() && targets.live_count() == 0 {
+        eprintln!(
+            "pystrobe: no {} yet; waiting for one to start (Ctrl-C to stop)",
+            selection.describe().trim_start_matches("the ")
+        );
+    }
+    let mut builder = StackBuilder::new(args.native, args.threads);
+    for pid in targets.live_pids() {
+        builder.prepare_running(pid);
+    }
+    publish(&mut builder, &sampler);
+    sampler.start_sampling(args.rate)?;
+    let sampler = sampler;
     let started = Instant::now();
+    let targets = RefCell::new(targets);
 
-    let mut child = match args.command.as_slice() {
-        [] => None,
-        [program, rest @ ..] => {
-            let child = Command::new(program)
-                .args(rest)
-                .spawn()
-                .with_context(|| format!("cannot start `{program}`"))?;
-            // spawn() returns once the command has exec'd: it has not run yet
-            // for more than a moment when it joins the filter.
-            sampler.add_pid(child.id())?;
-            Some(child)
-        }
+    let mut child = if args.command.is_empty() {
+        None
+    } else {
+        Some(launch::spawn(
+            &args.command,
+            sampler.filter_fd(),
+            user.as_ref(),
+        )?)
     };
 
     let collector = RefCell::new(Collector {
-        builder: StackBuilder::new(args.native),
+        builder,
         profile: Profile::default(),
         stack: Vec::with_capacity(128),
         malformed: 0,
     });
-    let ring = sampler.ring_buffer(|data| {
-        let mut c = collector.borrow_mut();
-        c.on_record(data);
-        // Published at once, not after the drain: the first drain of a
-        // recording also pays one-time costs (symbol tables, kallsyms) that
-        // would otherwise leave a new interpreter unwalked for ~100 ms.
-        for p in c.builder.take_publications() {
-            // A process that exited meanwhile is not worth an error.
-            let _ = match &p.layout {
-                Some(layout) => sampler.publish_python(p.pid, p.mm, p.runtime, layout),
-                None => sampler.withdraw_python(p.pid),
-            };
-        }
-        0
-    })?;
+    let ring = sampler.ring_buffer(
+        |data| {
+            let mut c = collector.borrow_mut();
+            c.on_record(data);
+            // Published at once, not after the drain: the first drain of a
+            // recording also pays one-time costs (symbol tables, kallsyms) that
+            // would otherwise leave a new interpreter unwalked for ~100 ms.
+            publish(&mut c.builder, &sampler);
+            0
+        },
+        |event| {
+            if targets.borrow_mut().on_event(&event, &sampler) {
+                let mut c = collector.borrow_mut();
+                c.builder.prepare(event.pid, event.start_ns, event.mm);
+                publish(&mut c.builder, &sampler);
+            }
+        },
+    )?;
+    // Exits read in one drain are released after the next: by then every
+    // sample the process had is in (its last ones may still have been in
+    // flight on another CPU when the exit was read).
+    let mut releasing: Vec<(u32, u64)> = Vec::new();
 
     let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
     let live = std::io::stderr().is_terminal();
@@ -134,10 +169,22 @@ pub fn run(args: RecordArgs) -> Result<()> {
         if let Some(d) = deadline {
             nap = nap.min(d.saturating_duration_since(Instant::now()));
         }
-        std::thread::sleep(nap);
+        // Woken early by a new target (fork or exec), so that its maps and
+        // interpreter are read while it is young.
+        match ring.poll(nap) {
+            // A signal (Ctrl-C): handled below, after the drain.
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => {}
+            r => r.context("reading samples")?,
+        }
         ring.consume().context("reading samples")?;
         {
             let mut c = collector.borrow_mut();
+            for (pid, start) in releasing.drain(..) {
+                c.builder.release(pid, start);
+            }
+            releasing.append(&mut targets.borrow_mut().exited);
+            c.builder.processes.sweep();
+            targets.borrow_mut().tick(&sampler);
             for w in c.builder.warnings.drain(..) {
                 eprintln!(
                     "{}pystrobe: warning: {w}",
@@ -155,7 +202,7 @@ pub fn run(args: RecordArgs) -> Result<()> {
         if let Some(status) = child.as_mut().map(Child::try_wait).transpose()?.flatten() {
             break Stop::CommandExited(status);
         }
-        if !args.pids.is_empty() && !args.pids.iter().any(|&p| process_alive(p)) {
+        if !args.pids.is_empty() && targets.borrow_mut().none_alive() {
             break Stop::TargetsExited;
         }
         if live && last_status.elapsed() >= Duration::from_millis(250) {
@@ -167,7 +214,7 @@ pub fn run(args: RecordArgs) -> Result<()> {
                 started.elapsed().as_secs_f64(),
                 c.profile.total,
                 lost,
-                plural(c.builder.processes.len(), "process", "processes")
+                plural(c.builder.processes.seen, "process", "processes")
             );
             let _ = std::io::stderr().flush();
         }
@@ -182,9 +229,13 @@ pub fn run(args: RecordArgs) -> Result<()> {
 
     let stats = sampler.stats().unwrap_or_default();
     if std::env::var_os("PYSTROBE_DEBUG").is_some() {
+        let c = collector.borrow();
         eprintln!(
-            "pystrobe: debug: {stats:?}, {:?}",
-            collector.borrow().builder.stats
+            "pystrobe: debug: {stats:?}, {:?}, processes held {} of {} seen, {} added to the filter",
+            c.builder.stats,
+            c.builder.processes.len(),
+            c.builder.processes.seen,
+            targets.borrow().added
         );
     }
     let bpf = sampler.bpf_run_time();
@@ -198,7 +249,8 @@ pub fn run(args: RecordArgs) -> Result<()> {
             elapsed.as_secs_f64()
         ),
     };
-    output.commit(0o644, |w| {
+    let owner = user.as_ref().map(|u| (u.uid, u.gid));
+    output.commit(0o644, owner, |w| {
         output::write(args.format, &c.profile, &c.builder.frames, &meta, w)
     })?;
 
@@ -218,7 +270,7 @@ pub fn run(args: RecordArgs) -> Result<()> {
         out_path.display(),
         c.profile.total,
         stats.lost,
-        plural(c.builder.processes.len(), "process", "processes"),
+        plural(c.builder.processes.seen, "process", "processes"),
         elapsed.as_secs_f64()
     );
     if built.python > 0 {
@@ -255,6 +307,17 @@ pub fn run(args: RecordArgs) -> Result<()> {
     Ok(())
 }
 
+/// Tells the BPF program which interpreters to walk or stop walking.
+fn publish(builder: &mut StackBuilder, sampler: &Sampler<'_>) {
+    for p in builder.take_publications() {
+        // A process that exited meanwhile is not worth an error.
+        let _ = match &p.layout {
+            Some(layout) => sampler.publish_python(p.pid, p.mm, p.runtime, layout),
+            None => sampler.withdraw_python(p.pid),
+        };
+    }
+}
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -266,24 +329,14 @@ fn format_name(f: Format) -> &'static str {
     }
 }
 
-/// Whether a process still runs: a zombie (exited, not yet reaped by its
-/// parent) does not.
-fn process_alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the command name, which is in parentheses and may
-    // itself contain ") ".
-    let state = stat
-        .rsplit_once(") ")
-        .and_then(|(_, rest)| rest.chars().next());
-    !matches!(state, Some('Z' | 'X') | None)
-}
-
 /// What was profiled, for the flamegraph's title.
 fn title(args: &RecordArgs) -> String {
     if !args.command.is_empty() {
         return format!("pystrobe: {}", args.command.join(" "));
+    }
+    let selection = Selection::from_args(args);
+    if selection.by_name() {
+        return crate::stack::frame::sanitize(&format!("pystrobe: {}", selection.describe()));
     }
     if args.all {
         return "pystrobe: all processes".to_string();
@@ -291,15 +344,7 @@ fn title(args: &RecordArgs) -> String {
     let procs: Vec<String> = args
         .pids
         .iter()
-        .map(|&pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let text: Vec<String> = cmdline
-                .split(|&b| b == 0)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
-            format!("{} ({pid})", text.join(" "))
-        })
+        .map(|&pid| format!("{} ({pid})", procfs::cmdline(pid)))
         .collect();
     crate::stack::frame::sanitize(&format!("pystrobe: {}", procs.join(", ")))
 }

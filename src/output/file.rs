@@ -55,8 +55,14 @@ impl OutputFile {
         &self.path
     }
 
-    /// Writes the contents with `fill` and renames the file into place.
-    pub fn commit(self, mode: u32, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    /// Writes the contents with `fill` and renames the file into place,
+    /// owned by `owner` (uid, gid) when given: the user who ran sudo.
+    pub fn commit(
+        self,
+        mode: u32,
+        owner: Option<(u32, u32)>,
+        fill: impl FnOnce(&mut dyn Write) -> Result<()>,
+    ) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         {
             let mut w = BufWriter::new(self.tmp.as_file());
@@ -68,6 +74,12 @@ impl OutputFile {
             .as_file()
             .set_permissions(fs::Permissions::from_mode(mode))
             .ok();
+        if let Some((uid, gid)) = owner {
+            // On the open descriptor, before the rename: never a path that
+            // could be swapped for a link meanwhile.
+            std::os::unix::fs::fchown(self.tmp.as_file(), Some(uid), Some(gid))
+                .with_context(|| format!("giving {} to uid {uid}", self.path.display()))?;
+        }
         self.tmp
             .persist(&self.path)
             .with_context(|| format!("moving the output into place at {}", self.path.display()))?;

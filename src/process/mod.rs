@@ -1,6 +1,7 @@
 //! Per-process state: the files a process maps, where, and an unwinder over
-//! them. Built when a process is first sampled and refreshed when a sample
-//! falls outside every known module (a library loaded later, say).
+//! them. Built when a process is first sampled, refreshed when a sample
+//! falls outside every known module (a library loaded later, say), and
+//! released once the process has exited and its samples are in.
 
 pub mod elf_file;
 pub mod maps;
@@ -17,6 +18,10 @@ use crate::unwind::NativeUnwinder;
 
 /// Smallest interval between two re-reads of one process's maps.
 const REFRESH_INTERVAL: Duration = Duration::from_millis(100);
+/// A process not sampled for this long, and no longer running, is released
+/// by the sweep: by then every sample it had was drained (the drain runs
+/// every 20 ms). Exit events release sooner; the sweep catches the rest.
+const IDLE_BEFORE_SWEEP: Duration = Duration::from_secs(1);
 
 /// A file mapped into a process.
 #[derive(Clone)]
@@ -30,6 +35,9 @@ pub struct MappedFile {
 
 pub struct Process {
     pub pid: u32,
+    /// The start time of the process (ns): with the PID, its identity. A
+    /// different one means the PID was reused by another process.
+    pub start_ns: u64,
     /// The kernel's mm_struct address when first seen: a different one
     /// means the PID exec'd another program.
     pub mm: u64,
@@ -37,10 +45,23 @@ pub struct Process {
     pub root_frame: Option<crate::stack::FrameId>,
     /// The process name (/proc/PID/comm) when first seen.
     pub name: String,
+    /// Its PID in its own namespace, when it runs in another PID namespace.
+    pub ns_pid: Option<u32>,
+    /// Start time as /proc says it (clock ticks), to tell whether the PID
+    /// still names this process.
+    proc_start: Option<u64>,
+    last_seen: Instant,
+    /// Frames already made for this process: Python frames by (code, first
+    /// line, instruction), thread frames by (tid, thread name).
+    pub py_frame_ids: HashMap<(u64, u32, u64), crate::stack::FrameId>,
+    pub thread_frames: HashMap<(u32, [u8; 16]), crate::stack::FrameId>,
     /// Sorted by address.
     pub files: Vec<MappedFile>,
     pub unwinder: NativeUnwinder,
     last_refresh: Option<Instant>,
+    /// The maps were read as the program started (at exec): the dynamic
+    /// loader had not mapped the libraries yet.
+    pub maps_early: bool,
     /// /proc/PID/maps could not be read: the process had exited.
     pub gone: bool,
     pub python: crate::python::PythonState,
@@ -68,7 +89,15 @@ impl Process {
             self.gone = true;
             return false;
         };
+        let before = self.files.len();
         self.files = mapped_files(self.pid, &maps, elf, vdso);
+        // A file mapped since (libpython, loaded by the dynamic loader after
+        // the first look) may make it a Python process after all.
+        if self.files.len() != before
+            && matches!(self.python, crate::python::PythonState::NotPython)
+        {
+            self.python = crate::python::PythonState::Pending;
+        }
         self.unwinder = NativeUnwinder::default();
         for f in &self.files {
             self.unwinder
@@ -135,11 +164,14 @@ fn mapped_files(
     out
 }
 
-/// Every process sampled so far.
+/// Every process sampled and not yet released.
 pub struct ProcessTable {
     procs: HashMap<u32, Process>,
     elf: ElfCache,
     vdso: Option<Arc<ElfFile>>,
+    /// Processes seen in the whole recording, released or not.
+    pub seen: usize,
+    last_sweep: Instant,
 }
 
 impl Default for ProcessTable {
@@ -156,9 +188,12 @@ impl ProcessTable {
             procs: HashMap::new(),
             elf,
             vdso,
+            seen: 0,
+            last_sweep: Instant::now(),
         }
     }
 
+    /// Processes held now (not yet released).
     pub fn len(&self) -> usize {
         self.procs.len()
     }
@@ -167,32 +202,89 @@ impl ProcessTable {
         self.procs.is_empty()
     }
 
-    /// The process running in address space `mm`, created (maps read) on
-    /// first sight and created anew after an exec. Its name is empty if
-    /// /proc/PID/comm was already gone.
-    pub fn get(&mut self, pid: u32, mm: u64) -> &mut Process {
+    /// Process `pid` started at `start_ns`, running in address space `mm`:
+    /// created (maps read) on first sight, and anew after an exec (another
+    /// mm) or when the PID was reused (another start time). Its name is
+    /// empty if /proc/PID/comm was already gone.
+    pub fn get(&mut self, pid: u32, start_ns: u64, mm: u64) -> &mut Process {
         let (elf, vdso) = (&mut self.elf, self.vdso.as_ref());
-        if self.procs.get(&pid).is_some_and(|p| p.mm != mm) {
+        // mm 0: the process is exiting and has dropped its address space;
+        // its last samples still belong to it.
+        if self
+            .procs
+            .get(&pid)
+            .is_some_and(|p| p.start_ns != start_ns || (p.mm != mm && mm != 0))
+        {
             self.procs.remove(&pid);
         }
-        self.procs.entry(pid).or_insert_with(|| {
-            let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .map(|s| s.trim_end().to_string())
-                .unwrap_or_default();
+        let seen = &mut self.seen;
+        let p = self.procs.entry(pid).or_insert_with(|| {
+            *seen += 1;
             let mut p = Process {
                 pid,
+                start_ns,
                 mm,
                 root_frame: None,
-                name,
+                name: crate::targets::procfs::comm(pid).unwrap_or_default(),
+                ns_pid: crate::targets::procfs::namespace_pid(pid),
+                proc_start: crate::targets::procfs::stat(pid).map(|s| s.2),
+                last_seen: Instant::now(),
+                py_frame_ids: HashMap::new(),
+                thread_frames: HashMap::new(),
                 files: Vec::new(),
                 unwinder: NativeUnwinder::default(),
                 last_refresh: None,
+                maps_early: false,
                 gone: false,
                 python: crate::python::PythonState::Pending,
             };
             p.refresh(elf, vdso);
             p
-        })
+        });
+        p.last_seen = Instant::now();
+        p
+    }
+
+    /// The files process `pid` maps now, without keeping any state: for a
+    /// look at a running process before its first sample.
+    pub fn files_of(&mut self, pid: u32) -> Vec<MappedFile> {
+        match maps::read_maps(pid) {
+            Ok(maps) => mapped_files(pid, &maps, &mut self.elf, self.vdso.as_ref()),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Forgets process `pid` started at `start_ns` (it exited and its
+    /// samples are in): its maps, unwinder and interpreter state.
+    pub fn release(&mut self, pid: u32, start_ns: u64) {
+        if self.procs.get(&pid).is_some_and(|p| p.start_ns == start_ns) {
+            self.procs.remove(&pid);
+        }
+    }
+
+    /// Every few seconds, releases processes that stopped being sampled and
+    /// no longer run, whose exit was not reported (or came too early).
+    pub fn sweep(&mut self) {
+        if self.last_sweep.elapsed() < IDLE_BEFORE_SWEEP {
+            return;
+        }
+        self.last_sweep = Instant::now();
+        self.procs.retain(|&pid, p| {
+            p.last_seen.elapsed() < IDLE_BEFORE_SWEEP
+                || matches!(
+                    (crate::targets::procfs::stat(pid), p.proc_start),
+                    (Some((_, state, now)), Some(then)) if now == then && !matches!(state, 'Z' | 'X')
+                )
+        });
+    }
+
+    /// Re-reads a process's maps now, whenever they were read last.
+    pub fn refresh_now(&mut self, pid: u32) {
+        if let Some(p) = self.procs.get_mut(&pid) {
+            p.last_refresh = None;
+            p.maps_early = false;
+        }
+        self.refresh(pid);
     }
 
     /// Re-reads a process's maps after a sample hit an unknown address.

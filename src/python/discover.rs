@@ -129,7 +129,7 @@ fn basename(path: &str) -> &str {
 
 /// `python`, `python3`, `python3.11`, `libpython3.11.so.1.0`, ... (also
 /// `... (deleted)` when the file was replaced on disk).
-fn looks_like_python(path: &str) -> bool {
+pub fn looks_like_python(path: &str) -> bool {
     let b = basename(path);
     let b = b.strip_prefix("lib").unwrap_or(b);
     b.starts_with("python") && !b.contains(".py")

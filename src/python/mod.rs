@@ -82,6 +82,23 @@ impl PythonState {
         }
     }
 
+    /// Looks for the interpreter of a process that just started (forked or
+    /// exec'd), before its first sample: a found one is walked from the
+    /// start. Anything else is left for the first sample to decide, since
+    /// a shared libpython is not mapped yet at exec.
+    pub fn update_early(&mut self, pid: u32, files: &[crate::process::MappedFile]) -> Change {
+        if !matches!(self, PythonState::Pending) {
+            return Change::Nothing;
+        }
+        match self.discover(pid, files) {
+            Change::Found => Change::Found,
+            _ => {
+                *self = PythonState::Pending;
+                Change::Nothing
+            }
+        }
+    }
+
     fn discover(&mut self, pid: u32, files: &[crate::process::MappedFile]) -> Change {
         let Ok(mem) = ProcessMemory::open(pid) else {
             *self = PythonState::NotPython;

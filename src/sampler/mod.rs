@@ -41,6 +41,25 @@ pub struct SamplerConfig {
     /// Capture native and kernel stacks of samples with Python frames too
     /// (`--native`); without it they are not shown, so not copied.
     pub python_native: bool,
+    /// How the filter follows processes as they fork, exec and exit.
+    pub tracking: Tracking,
+}
+
+/// The in-kernel rules of bpf/track.h.
+#[derive(Clone, Debug, Default)]
+pub struct Tracking {
+    /// A new process forked by a target is a target.
+    pub follow_forks: bool,
+    /// A target stays one when it execs.
+    pub keep_on_exec: bool,
+    /// A process that execs is a target when its new name matches `comm`.
+    pub select_on_exec: bool,
+    /// The name pattern for `select_on_exec`, and whether it must be a prefix.
+    pub comm: Option<(Vec<u8>, bool)>,
+    /// Report every exec, not only targets'.
+    pub report_execs: bool,
+    /// Report every process exit, not only targets'.
+    pub report_all_exits: bool,
 }
 
 /// Counters kept by the BPF program, summed over CPUs.
@@ -92,8 +111,8 @@ fn libbpf_log_tail() -> String {
 }
 
 impl<'obj> Sampler<'obj> {
-    /// Loads the program, configures it, and attaches it to a CPU-clock
-    /// event on every online CPU. Sampling starts when this returns.
+    /// Loads the program, configures it, and starts following processes;
+    /// sampling starts with `start_sampling`.
     pub fn start(storage: &'obj mut MaybeUninit<OpenObject>, cfg: &SamplerConfig) -> Result<Self> {
         libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Info, libbpf_print)));
         let probed = features::Features::probe();
@@ -114,6 +133,23 @@ impl<'obj> Sampler<'obj> {
         ro.filter_pids = cfg.pids.is_some();
         ro.include_idle = cfg.include_idle;
         ro.python_native = cfg.python_native;
+        let t = &cfg.tracking;
+        ro.follow_forks = t.follow_forks;
+        ro.keep_on_exec = t.keep_on_exec;
+        ro.select_on_exec = t.select_on_exec;
+        ro.report_execs = t.report_execs;
+        ro.report_all_exits = t.report_all_exits;
+        if let Some((pattern, prefix)) = &t.comm {
+            // Longer than a kernel task name: it can only match command
+            // lines, which userspace checks.
+            if pattern.len() < ro.comm_pattern.len() {
+                for (d, &b) in ro.comm_pattern.iter_mut().zip(pattern) {
+                    *d = b as _;
+                }
+                ro.comm_pattern_len = pattern.len() as u32;
+                ro.comm_prefix = *prefix;
+            }
+        }
 
         // Only the variant this kernel runs is loaded: the other one would
         // not pass its verifier.
@@ -146,16 +182,35 @@ impl<'obj> Sampler<'obj> {
         for &pid in cfg.pids.iter().flatten() {
             sampler.add_pid(pid)?;
         }
-        let events = perf_event::open_cpu_clock_events(cfg.rate_hz)?;
+        // Process tracking first, so that no fork between here and the
+        // first sample escapes the filter.
+        for prog in [
+            &sampler.skel.progs.on_fork,
+            &sampler.skel.progs.on_exec,
+            &sampler.skel.progs.on_exit,
+        ] {
+            let link = prog
+                .attach()
+                .context("attaching the process-tracking programs (sched tracepoints)")?;
+            sampler._links.push(link);
+        }
+        Ok(sampler)
+    }
+
+    /// Starts sampling: attaches the program to a CPU-clock event on every
+    /// online CPU. Separate from `start` so that the targets running already
+    /// can be prepared (their interpreters published) before the first sample.
+    pub fn start_sampling(&mut self, rate_hz: u64) -> Result<()> {
+        let events = perf_event::open_cpu_clock_events(rate_hz)?;
         for fd in &events {
-            let link = sampler
+            let link = self
                 .program()
                 .attach_perf_event(fd.as_raw_fd())
                 .context("attaching the BPF program to a perf event")?;
-            sampler._links.push(link);
+            self._links.push(link);
         }
-        sampler._events = events;
-        Ok(sampler)
+        self._events = events;
+        Ok(())
     }
 
     /// The loaded program.
@@ -173,6 +228,22 @@ impl<'obj> Sampler<'obj> {
             .target_pids
             .update(&pid.to_ne_bytes(), &[1], MapFlags::ANY)
             .with_context(|| format!("adding PID {pid} to the sampling filter"))
+    }
+
+    /// The filter map's descriptor, for a launched command to add itself
+    /// (see launch.rs).
+    pub fn filter_fd(&self) -> std::os::fd::RawFd {
+        self.skel.maps.target_pids.as_fd().as_raw_fd()
+    }
+
+    /// Removes a process from the in-kernel filter.
+    pub fn remove_pid(&self, pid: u32) -> Result<()> {
+        match self.skel.maps.target_pids.delete(&pid.to_ne_bytes()) {
+            Ok(()) => Ok(()),
+            // Not there (it exited, or was never added): nothing to remove.
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("removing PID {pid} from the filter")),
+        }
     }
 
     /// Lets the BPF program walk the Python frames of process `pid` running
@@ -230,12 +301,25 @@ impl<'obj> Sampler<'obj> {
             .with_context(|| format!("withdrawing the Python layout of PID {pid}"))
     }
 
-    /// A ring-buffer reader calling `on_record` with each raw record.
-    pub fn ring_buffer<'cb, F>(&'cb self, on_record: F) -> Result<RingBuffer<'cb>>
+    /// A reader of both ring buffers: `on_event` gets each process event
+    /// and `on_record` each raw sample. Events are read first in every
+    /// consume, so an exit is seen before the last samples of its process.
+    pub fn ring_buffer<'cb, F, E>(
+        &'cb self,
+        on_record: F,
+        mut on_event: E,
+    ) -> Result<RingBuffer<'cb>>
     where
         F: FnMut(&[u8]) -> i32 + 'cb,
+        E: FnMut(ProcEvent) + 'cb,
     {
         let mut builder = RingBufferBuilder::new();
+        builder.add(&self.skel.maps.events, move |data: &[u8]| {
+            if let Some(e) = ProcEvent::parse(data) {
+                on_event(e);
+            }
+            0
+        })?;
         builder.add(&self.skel.maps.samples, on_record)?;
         Ok(builder.build()?)
     }
@@ -284,6 +368,56 @@ impl<'obj> Sampler<'obj> {
 
 // SAFETY: sampler_stats is a repr(C) struct of u64s.
 unsafe impl plain::Plain for types::sampler_stats {}
+// SAFETY: proc_event is a repr(C) struct of integers and a byte array.
+unsafe impl plain::Plain for types::proc_change {}
+
+/// A change in the set of processes, reported by bpf/track.h.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcEventKind {
+    /// A target forked a new process, which is now a target too.
+    Fork { parent: u32 },
+    /// The process ran a new program.
+    Exec,
+    /// The process's last thread exited.
+    Exit,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProcEvent {
+    pub kind: ProcEventKind,
+    pub pid: u32,
+    /// As in the sample header: with `pid`, the process's identity.
+    pub start_ns: u64,
+    /// The address space it now runs in (a forked child's own).
+    pub mm: u64,
+    pub comm: String,
+}
+
+impl ProcEvent {
+    fn parse(data: &[u8]) -> Option<ProcEvent> {
+        let mut e = types::proc_change::default();
+        plain::copy_from_bytes(&mut e, data).ok()?;
+        let kind = match e.kind {
+            1 => ProcEventKind::Fork { parent: e.parent },
+            2 => ProcEventKind::Exec,
+            3 => ProcEventKind::Exit,
+            _ => return None,
+        };
+        let comm: Vec<u8> = e
+            .comm
+            .iter()
+            .map(|&c| c as u8)
+            .take_while(|&c| c != 0)
+            .collect();
+        Some(ProcEvent {
+            kind,
+            pid: e.pid,
+            start_ns: e.start_ns,
+            mm: e.mm,
+            comm: String::from_utf8_lossy(&comm).into_owned(),
+        })
+    }
+}
 
 /// Turns on the kernel's BPF run-time accounting for as long as the returned
 /// descriptor is open (a few ns per program run), so pystrobe can report its

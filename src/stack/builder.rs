@@ -47,8 +47,11 @@ pub struct StackBuilder {
     /// each address is symbolized once. The flag marks eval-loop frames.
     user_frames: HashMap<(FileId, u64), (FrameId, bool)>,
     kernel_frames: HashMap<u64, FrameId>,
-    /// Frame of each (pid, code, first line, instruction).
-    py_frames: HashMap<(u32, u64, u32, u64), FrameId>,
+    /// The start time of the process each root label was given to: a
+    /// reused PID gets a label of its own.
+    labels: HashMap<String, u64>,
+    /// Add a frame per thread under the process frame.
+    threads: bool,
     pub stats: BuildStats,
     /// Interpreters found since the last call to `take_publications`.
     publications: Vec<Publication>,
@@ -59,7 +62,7 @@ pub struct StackBuilder {
 }
 
 impl StackBuilder {
-    pub fn new(native_mode: bool) -> Self {
+    pub fn new(native_mode: bool, threads: bool) -> Self {
         StackBuilder {
             frames: FrameTable::default(),
             processes: ProcessTable::new(),
@@ -67,7 +70,8 @@ impl StackBuilder {
             symbols: Symbols::new(),
             user_frames: HashMap::new(),
             kernel_frames: HashMap::new(),
-            py_frames: HashMap::new(),
+            labels: HashMap::new(),
+            threads,
             stats: BuildStats::default(),
             publications: Vec::new(),
             warnings: Vec::new(),
@@ -85,6 +89,10 @@ impl StackBuilder {
         out.clear();
         let root = self.process_frame(sample);
         out.push(root);
+        if self.threads && sample.tgid() != 0 {
+            let thread = self.thread_frame(sample);
+            out.push(thread);
+        }
         if sample.tgid() == 0 {
             self.push_kernel_frames(sample, out);
             return;
@@ -109,11 +117,11 @@ impl StackBuilder {
     }
 
     fn process_frame(&mut self, sample: &RawSample<'_>) -> FrameId {
-        let pid = sample.tgid();
-        if pid == 0 {
+        let h = sample.header;
+        if h.tgid == 0 {
             return self.frames.intern(FrameKind::Process, "[idle] (0)");
         }
-        let proc = self.processes.get(pid, sample.header.mm);
+        let proc = self.processes.get(h.tgid, h.start_ns, h.mm);
         if let Some(id) = proc.root_frame {
             return id;
         }
@@ -121,11 +129,43 @@ impl StackBuilder {
             // Gone before /proc could name it: the sampled thread's name.
             proc.name = sample.comm();
         }
+        let ns = proc.ns_pid.map(|n| format!(", ns {n}")).unwrap_or_default();
+        // A PID reused by another process during the recording: the same
+        // name and PID must not merge two processes' stacks.
+        let mut label = format!("{} ({}{ns})", proc.name, h.tgid);
+        let mut n = 1;
+        while self.labels.get(&label).is_some_and(|&s| s != h.start_ns) {
+            n += 1;
+            label = format!("{} ({} #{n}{ns})", proc.name, h.tgid);
+        }
+        self.labels.insert(label.clone(), h.start_ns);
+        let id = self.frames.intern(FrameKind::Process, &label);
+        self.processes.get(h.tgid, h.start_ns, h.mm).root_frame = Some(id);
+        id
+    }
+
+    /// `thread name (tid)`: the name the thread has now (Python 3.14+ gives
+    /// its threads their Python names).
+    fn thread_frame(&mut self, sample: &RawSample<'_>) -> FrameId {
+        let h = sample.header;
+        let comm: [u8; 16] = h.comm.map(|c| c as u8);
+        let proc = self.processes.get(h.tgid, h.start_ns, h.mm);
+        if let Some(&id) = proc.thread_frames.get(&(h.tid, comm)) {
+            return id;
+        }
         let id = self
             .frames
-            .intern(FrameKind::Process, &format!("{} ({pid})", proc.name));
-        proc.root_frame = Some(id);
+            .intern(FrameKind::Thread, &format!("{} ({})", sample.comm(), h.tid));
+        self.processes
+            .get(h.tgid, h.start_ns, h.mm)
+            .thread_frames
+            .insert((h.tid, comm), id);
         id
+    }
+
+    /// Releases what is kept for a process that exited.
+    pub fn release(&mut self, pid: u32, start_ns: u64) {
+        self.processes.release(pid, start_ns);
     }
 
     /// Looks for an interpreter in a process seen for the first time (and
@@ -133,34 +173,78 @@ impl StackBuilder {
     /// or stop walking.
     fn check_python(&mut self, sample: &RawSample<'_>) {
         let h = sample.header;
-        let proc = self.processes.get(h.tgid, h.mm);
+        self.check_python_of(h.tgid, h.start_ns, h.mm, false);
+    }
+
+    /// Prepares a process that was just forked or exec'd, before its first
+    /// sample: its maps, and its interpreter if one can be found already.
+    pub fn prepare(&mut self, pid: u32, start_ns: u64, mm: u64) {
+        if pid != 0 && mm != 0 {
+            self.check_python_of(pid, start_ns, mm, true);
+        }
+    }
+
+    /// Looks for the interpreter of a target that was running before the
+    /// recording started, so that it is walked from its first sample. Its
+    /// address space is not known here: the BPF program takes the layout
+    /// for any, until the first sample replaces it with one for the exact
+    /// address space (an exec in between removes it).
+    pub fn prepare_running(&mut self, pid: u32) {
+        let files = self.processes.files_of(pid);
+        let mut state = PythonState::Pending;
+        if let Change::Found = state.update_early(pid, &files) {
+            if let PythonState::Ready(py) = &state {
+                self.publications.push(Publication {
+                    pid,
+                    mm: 0,
+                    runtime: py.interp.runtime,
+                    layout: Some(py.interp.layout.clone()),
+                });
+            }
+        }
+    }
+
+    fn check_python_of(&mut self, pid: u32, start_ns: u64, mm: u64, early: bool) {
+        let proc = self.processes.get(pid, start_ns, mm);
+        if !early && proc.maps_early && matches!(proc.python, PythonState::Pending) {
+            // Looked at as it exec'd: the libraries are there by now.
+            self.processes.refresh_now(pid);
+        }
+        let proc = self.processes.get(pid, start_ns, mm);
         if proc.files.is_empty() {
             return;
         }
-        match proc.python.update(h.tgid, &proc.files) {
+        let change = if early {
+            let change = proc.python.update_early(pid, &proc.files);
+            proc.maps_early = matches!(proc.python, PythonState::Pending);
+            change
+        } else {
+            proc.python.update(pid, &proc.files)
+        };
+        match change {
             Change::Nothing => {}
             Change::Found => {
                 if let PythonState::Ready(py) = &proc.python {
                     self.publications.push(Publication {
-                        pid: h.tgid,
-                        mm: h.mm,
+                        pid,
+                        mm,
                         runtime: py.interp.runtime,
                         layout: Some(py.interp.layout.clone()),
                     });
                 }
             }
             Change::Unusable(why) => self.warnings.push(format!(
-                "{} ({}): {why}; showing native stacks only",
-                proc.name, h.tgid
+                "{} ({pid}): {why}; showing native stacks only",
+                proc.name
             )),
             Change::Withdrawn(why) => {
                 self.warnings.push(format!(
-                    "{} ({}): {why}; showing native stacks only",
-                    proc.name, h.tgid
+                    "{} ({pid}): {why}; showing native stacks only",
+                    proc.name
                 ));
                 self.publications.push(Publication {
-                    pid: h.tgid,
-                    mm: h.mm,
+                    pid,
+                    mm,
                     runtime: 0,
                     layout: None,
                 });
@@ -175,20 +259,20 @@ impl StackBuilder {
             return;
         }
         let h = sample.header;
-        let proc = self.processes.get(h.tgid, h.mm);
+        let proc = self.processes.get(h.tgid, h.start_ns, h.mm);
         let PythonState::Ready(py) = &mut proc.python else {
             return;
         };
         for f in sample.py_frames {
-            let key = (h.tgid, f.code, f.first_line, f.instr);
-            let id = match self.py_frames.get(&key) {
+            let key = (f.code, f.first_line, f.instr);
+            let id = match proc.py_frame_ids.get(&key) {
                 Some(&id) => id,
                 None => {
                     let name = py
                         .frame_name(f.code, f.first_line, f.instr)
                         .unwrap_or_else(|| "<unknown>".to_string());
                     let id = self.frames.intern(FrameKind::Python, &name);
-                    self.py_frames.insert(key, id);
+                    proc.py_frame_ids.insert(key, id);
                     id
                 }
             };
@@ -213,7 +297,7 @@ impl StackBuilder {
     /// The interpreter's file and whether it marks entry frames.
     fn interpreter_file(&mut self, sample: &RawSample<'_>) -> Option<(FileId, bool)> {
         let h = sample.header;
-        match &self.processes.get(h.tgid, h.mm).python {
+        match &self.processes.get(h.tgid, h.start_ns, h.mm).python {
             PythonState::Ready(py) => Some((py.interp.file_id, py.has_entry_frames())),
             _ => None,
         }
@@ -228,7 +312,7 @@ impl StackBuilder {
         let h = sample.header;
         let pid = sample.tgid();
         let mut read = |addr: u64| sample.read_stack_word(addr).ok_or(());
-        let proc = self.processes.get(pid, h.mm);
+        let proc = self.processes.get(pid, h.start_ns, h.mm);
         if proc.files.is_empty() {
             // Its maps could not be read (it exited before we saw it): an
             // unwind without modules would only follow garbage.
@@ -245,10 +329,10 @@ impl StackBuilder {
         // An address outside every known file means the maps changed since
         // we read them (a library loaded later): read them again and redo.
         if stack.addrs.iter().any(|&a| proc.file_at(a).is_none()) && self.processes.refresh(pid) {
-            let proc = self.processes.get(pid, h.mm);
+            let proc = self.processes.get(pid, h.start_ns, h.mm);
             stack = proc.unwinder.unwind(h.ip, h.sp, h.bp, &mut read);
         }
-        let proc = self.processes.get(pid, h.mm);
+        let proc = self.processes.get(pid, h.start_ns, h.mm);
         if stack.complete {
             self.stats.complete += 1;
         } else {

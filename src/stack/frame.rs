@@ -9,6 +9,8 @@ pub type FrameId = u32;
 pub enum FrameKind {
     /// The root of a stack: a process.
     Process,
+    /// A thread, under its process (--threads).
+    Thread,
     /// Native code in user space.
     Native,
     /// Kernel code.

@@ -367,11 +367,16 @@ impl Output {
     /// Asserts the documented error shape: exit 1, one line on stderr
     /// starting with `pystrobe: error: `, no panic. Returns the line.
     pub fn error(&self) -> String {
+        self.error_with(1)
+    }
+
+    /// As `error`, with the exit status `code` (documented in --help).
+    pub fn error_with(&self, code: i32) -> String {
         assert_no_panic(&self.stderr);
         assert_eq!(
             self.status.code(),
-            Some(1),
-            "expected exit code 1, got {}; stderr:\n{}",
+            Some(code),
+            "expected exit code {code}, got {}; stderr:\n{}",
             self.status,
             self.stderr
         );
@@ -642,13 +647,43 @@ pub fn read_folded(path: &Path) -> Vec<Stack> {
     parse_folded(&text)
 }
 
-/// Splits a process frame `comm (pid)` into its parts.
-pub fn process_frame(frame: &str) -> (String, u32) {
+/// A process frame: `comm (pid)`, with ` #N` after the PID when the PID
+/// was reused during the recording and `, ns N` for the PID inside another
+/// PID namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessLabel {
+    pub comm: String,
+    pub pid: u32,
+    /// 1 for the first process with this name and PID, 2 for the next...
+    pub generation: u32,
+    pub ns_pid: Option<u32>,
+}
+
+pub fn process_label(frame: &str) -> ProcessLabel {
     let parsed = frame.rsplit_once(" (").and_then(|(comm, rest)| {
-        let pid = rest.strip_suffix(')')?.parse().ok()?;
-        Some((comm.to_string(), pid))
+        let inner = rest.strip_suffix(')')?;
+        let (ids, ns_pid) = match inner.split_once(", ns ") {
+            Some((ids, ns)) => (ids, Some(ns.parse().ok()?)),
+            None => (inner, None),
+        };
+        let (pid, generation) = match ids.split_once(" #") {
+            Some((pid, g)) => (pid, g.parse().ok()?),
+            None => (ids, 1),
+        };
+        Some(ProcessLabel {
+            comm: comm.to_string(),
+            pid: pid.parse().ok()?,
+            generation,
+            ns_pid,
+        })
     });
-    parsed.unwrap_or_else(|| panic!("first frame is not `comm (pid)`: {frame:?}"))
+    parsed.unwrap_or_else(|| panic!("first frame is not a process label `comm (pid)`: {frame:?}"))
+}
+
+/// Splits a process frame into its name and host PID.
+pub fn process_frame(frame: &str) -> (String, u32) {
+    let l = process_label(frame);
+    (l.comm, l.pid)
 }
 
 pub fn root_pid(stack: &Stack) -> u32 {
