@@ -53,12 +53,6 @@ enum Stop {
 
 pub fn run(args: RecordArgs) -> Result<()> {
     let selection = Selection::from_args(&args);
-    if args.pids.is_empty() && !args.all && args.command.is_empty() && !selection.by_name() {
-        bail!(
-            "nothing to profile: give -p PID, -a for the whole host, --python, --match PATTERN, \
-             or a command to launch (pystrobe record -- python3 app.py)"
-        );
-    }
     if args.subprocesses && args.pids.is_empty() && args.command.is_empty() && !selection.by_name()
     {
         return Err(Coded::new(
@@ -68,6 +62,12 @@ pub fn run(args: RecordArgs) -> Result<()> {
                 .to_string(),
         )
         .into());
+    }
+    if args.pids.is_empty() && !args.all && args.command.is_empty() && !selection.by_name() {
+        bail!(
+            "nothing to profile: give -p PID, -a for the whole host, --python, --match PATTERN, \
+             or a command to launch (pystrobe record -- python3 app.py)"
+        );
     }
     privileges::check()?;
     for &pid in &args.pids {
@@ -231,11 +231,12 @@ pub fn run(args: RecordArgs) -> Result<()> {
     if std::env::var_os("PYSTROBE_DEBUG").is_some() {
         let c = collector.borrow();
         eprintln!(
-            "pystrobe: debug: {stats:?}, {:?}, processes held {} of {} seen, {} added to the filter",
+            "pystrobe: debug: {stats:?}, {:?}, processes held {} of {} seen, {} added to the filter, peak RSS {:.1} MiB",
             c.builder.stats,
             c.builder.processes.len(),
             c.builder.processes.seen,
-            targets.borrow().added
+            targets.borrow().added,
+            peak_rss_kib() as f64 / 1024.0
         );
     }
     let bpf = sampler.bpf_run_time();
@@ -370,6 +371,16 @@ fn unsafe_local_time() -> String {
             tm.tm_min,
             tm.tm_sec
         )
+    }
+}
+
+/// pystrobe's peak resident memory so far, in KiB.
+fn peak_rss_kib() -> i64 {
+    // SAFETY: getrusage fills the struct we pass.
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru.ru_maxrss
     }
 }
 

@@ -20,23 +20,6 @@ use common::*;
 
 /// Runs `pystrobe record -f folded -o OUT FLAGS... -- ARGV...` to completion
 /// and returns what it said and the stacks it wrote.
-/// Debian's static /usr/bin/python3.11 from the manifest; `None` (the test
-/// skips) when it is missing, which fails under CI=true.
-fn host_static(pythons: &[Python]) -> Option<Python> {
-    let found = pythons
-        .iter()
-        .find(|p| p.name == "host-3.11-static")
-        .cloned();
-    if found.is_none() {
-        let names: Vec<&str> = pythons.iter().map(|p| p.name.as_str()).collect();
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "CI=true and scripts/pythons --list has no host-3.11-static: {names:?}"
-        );
-        eprintln!("skipping: no host-3.11-static interpreter ({names:?})");
-    }
-    found
-}
 
 fn launch(out: &Path, flags: &[&str], argv: &[String]) -> (Output, Vec<Stack>) {
     let mut cmd = Command::new(PYSTROBE);
@@ -53,21 +36,9 @@ fn launch(out: &Path, flags: &[&str], argv: &[String]) -> (Output, Vec<Stack>) {
 
 /// Starts `pystrobe record -a -f folded -o OUT FLAGS...` and waits until it samples.
 fn start_all(out: &Path, flags: &[&str]) -> Pystrobe {
-    let mut cmd = Command::new(PYSTROBE);
-    cmd.args(["record", "-a", "-f", "folded", "-o", s(out)])
-        .args(flags);
-    let mut p = Pystrobe::start_cmd(&mut cmd);
-    p.wait_until_sampling();
-    p
-}
-
-/// Stops a recording with SIGINT and returns its output and stacks.
-fn stop(p: Pystrobe, out: &Path) -> (Output, Vec<Stack>) {
-    p.signal(libc::SIGINT);
-    let r = p.wait(Duration::from_secs(30));
-    r.success();
-    let stacks = read_folded(out);
-    (r, stacks)
+    let mut args = vec!["-a", "-f", "folded", "-o", s(out)];
+    args.extend_from_slice(flags);
+    start_recording(&args)
 }
 
 /// The stacks that have Python frames.

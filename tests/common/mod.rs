@@ -956,6 +956,43 @@ pub fn pythons() -> Option<Vec<Python>> {
     None
 }
 
+/// Debian's static /usr/bin/python3.11 from the manifest; `None` (the test
+/// skips) when it is missing, which fails under CI=true.
+pub fn host_static(pythons: &[Python]) -> Option<Python> {
+    let found = pythons
+        .iter()
+        .find(|p| p.name == "host-3.11-static")
+        .cloned();
+    if found.is_none() {
+        let names: Vec<&str> = pythons.iter().map(|p| p.name.as_str()).collect();
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI=true and scripts/pythons --list has no host-3.11-static: {names:?}"
+        );
+        eprintln!("skipping: no host-3.11-static interpreter ({names:?})");
+    }
+    found
+}
+
+/// Starts `pystrobe record ARGS...` and waits until it samples.
+pub fn start_recording(args: &[&str]) -> Pystrobe {
+    let mut cmd = Command::new(PYSTROBE);
+    cmd.arg("record").args(args);
+    let mut p = Pystrobe::start_cmd(&mut cmd);
+    p.wait_until_sampling();
+    p
+}
+
+/// Stops a recording with SIGINT and returns its output and the stacks it
+/// wrote to `out` (folded).
+pub fn stop(p: Pystrobe, out: &Path) -> (Output, Vec<Stack>) {
+    p.signal(libc::SIGINT);
+    let r = p.wait(Duration::from_secs(30));
+    r.success();
+    let stacks = read_folded(out);
+    (r, stacks)
+}
+
 /// The gate of a Python test: BPF (with the global lock) and the
 /// interpreters. `let Some((_bpf, pythons)) = common::python_test() else { return };`
 pub fn python_test() -> Option<(MutexGuard<'static, ()>, Vec<Python>)> {
