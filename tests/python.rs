@@ -20,7 +20,6 @@ use common::*;
 
 /// Runs `pystrobe record -f folded -o OUT FLAGS... -- ARGV...` to completion
 /// and returns what it said and the stacks it wrote.
-
 fn launch(out: &Path, flags: &[&str], argv: &[String]) -> (Output, Vec<Stack>) {
     let mut cmd = Command::new(PYSTROBE);
     cmd.args(["record", "-f", "folded", "-o", s(out)])
