@@ -1,7 +1,8 @@
 //! pystrobe: a system-wide sampling profiler built on a perf-event BPF program.
 //!
-//! The modules follow the data: [`sampler`] loads the BPF program and reads
-//! its records; [`process`] keeps per-process maps and files; [`unwind`]
+//! The modules follow the data: [`targets`] chooses the processes (and
+//! [`launch`] starts a command); [`sampler`] loads the BPF program, which
+//! follows them as they fork, exec and exit, and reads its records; [`process`] keeps per-process maps and files; [`unwind`]
 //! rebuilds native stacks from the stack copies; [`symbols`] names native and
 //! kernel frames; [`python`] finds interpreters and names Python frames; [`stack`] turns a sample into frames; [`profile`] counts
 //! stacks; [`output`] writes them.

@@ -23,6 +23,9 @@ use crate::sampler::{ProcEvent, ProcEventKind, Sampler, Tracking};
 /// once the dynamic loader has run.
 const PYTHON_RECHECK: Duration = Duration::from_millis(200);
 
+/// How often the live targets are checked in /proc.
+const LIVENESS_CHECK: Duration = Duration::from_millis(250);
+
 /// What the command line asked to profile.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
@@ -120,6 +123,7 @@ pub struct Targets {
     recheck: Vec<(u32, Instant)>,
     /// Processes added since the start, for the summary.
     pub added: u64,
+    last_check: Instant,
 }
 
 impl Targets {
@@ -132,6 +136,7 @@ impl Targets {
             exited: Vec::new(),
             recheck: Vec::new(),
             added: 0,
+            last_check: Instant::now(),
         };
         if t.sel.by_name() {
             for (pid, _) in procfs::all_processes() {
@@ -213,9 +218,12 @@ impl Targets {
 
     /// Whether no target is left: the end of a -p recording.
     pub fn none_alive(&mut self) -> bool {
-        // Exit events are the rule; this catches a target that exited in
-        // a way they missed (before tracking was attached, say).
-        self.live.retain(|&p| procfs::alive(p));
+        // Exit events are the rule; this catches, now and then, a target
+        // that exited in a way they missed (before tracking began, say).
+        if self.last_check.elapsed() >= LIVENESS_CHECK {
+            self.last_check = Instant::now();
+            self.live.retain(|&p| procfs::alive(p));
+        }
         self.live.is_empty()
     }
 
