@@ -60,10 +60,14 @@ impl Selection {
     }
 
     pub fn tracking(&self) -> Tracking {
+        // The kernel judges a new program by its name alone, so it selects
+        // only where the name is enough; with both --python and --match it
+        // is not (`python3 manage.py` vs a native `manage-worker`), and
+        // pystrobe decides when the exec wakes it.
         let comm = match (&self.pattern, self.python) {
-            (Some(p), _) => Some((p.as_bytes().to_vec(), false)),
+            (Some(p), false) => Some((p.as_bytes().to_vec(), false)),
             (None, true) => Some((b"python".to_vec(), true)),
-            (None, false) => None,
+            _ => None,
         };
         Tracking {
             // A forked child has its parent's name, command line and
