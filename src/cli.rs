@@ -74,6 +74,9 @@ pub struct RecordArgs {
     #[arg(short, long)]
     pub threads: bool,
 
+    #[command(flatten)]
+    pub naming: NamingArgs,
+
     /// Samples per second, per CPU.
     #[arg(short, long, default_value_t = 100, value_name = "HZ",
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
@@ -113,6 +116,40 @@ pub struct RecordArgs {
     /// the output file.
     #[arg(trailing_var_arg = true, value_name = "COMMAND", conflicts_with_all = ["pids", "all"])]
     pub command: Vec<String>,
+}
+
+/// How Python frames are named; shared by the commands that show them.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct NamingArgs {
+    /// One frame per Python function, not per line: every line of a
+    /// function is shown as its first line.
+    #[arg(short = 'F', long = "function", conflicts_with = "nolineno")]
+    pub function: bool,
+
+    /// Leave line numbers out of Python frames (one frame per function).
+    #[arg(long)]
+    pub nolineno: bool,
+
+    /// Show Python files by their full path, not shortened (site-packages/,
+    /// the standard library and the working directory are cut off).
+    #[arg(long)]
+    pub full_filenames: bool,
+}
+
+impl NamingArgs {
+    pub fn naming(self) -> crate::stack::naming::Naming {
+        use crate::stack::naming::{Lines, Naming};
+        Naming {
+            lines: if self.nolineno {
+                Lines::None
+            } else if self.function {
+                Lines::Function
+            } else {
+                Lines::Current
+            },
+            full_filenames: self.full_filenames,
+        }
+    }
 }
 
 fn parse_pattern(s: &str) -> Result<String, String> {

@@ -20,6 +20,7 @@ use crate::profile::Profile;
 use crate::sampler::features::Variant;
 use crate::sampler::record::RawSample;
 use crate::sampler::{DRAIN_INTERVAL, Sampler, SamplerConfig};
+use crate::stack::builder::BuildOptions;
 use crate::stack::{FrameId, StackBuilder};
 use crate::targets::{Selection, Targets, procfs};
 
@@ -112,7 +113,11 @@ pub fn run(args: RecordArgs) -> Result<()> {
             selection.describe().trim_start_matches("the ")
         );
     }
-    let mut builder = StackBuilder::new(args.native, args.threads);
+    let mut builder = StackBuilder::new(BuildOptions {
+        native: args.native,
+        threads: args.threads,
+        naming: args.naming.naming(),
+    });
     for pid in targets.live_pids() {
         builder.prepare_running(pid);
     }

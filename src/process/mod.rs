@@ -47,6 +47,9 @@ pub struct Process {
     pub name: String,
     /// Its PID in its own namespace, when it runs in another PID namespace.
     pub ns_pid: Option<u32>,
+    /// Its working directory, as it sees it: Python files under it are
+    /// shown relative to it.
+    pub cwd: Option<String>,
     /// Start time as /proc says it (clock ticks), to tell whether the PID
     /// still names this process.
     proc_start: Option<u64>,
@@ -169,7 +172,8 @@ pub struct ProcessTable {
     procs: HashMap<u32, Process>,
     elf: ElfCache,
     vdso: Option<Arc<ElfFile>>,
-    /// Processes seen in the whole recording, released or not.
+    /// Processes seen in the whole recording, released or not (a process
+    /// that exec'd counts once).
     pub seen: usize,
     last_sweep: Instant,
 }
@@ -210,16 +214,19 @@ impl ProcessTable {
         let (elf, vdso) = (&mut self.elf, self.vdso.as_ref());
         // mm 0: the process is exiting and has dropped its address space;
         // its last samples still belong to it.
-        if self
-            .procs
-            .get(&pid)
-            .is_some_and(|p| p.start_ns != start_ns || (p.mm != mm && mm != 0))
-        {
-            self.procs.remove(&pid);
+        let mut exec = false;
+        if let Some(p) = self.procs.get(&pid) {
+            exec = p.start_ns == start_ns;
+            if p.start_ns != start_ns || (p.mm != mm && mm != 0) {
+                self.procs.remove(&pid);
+            }
         }
         let seen = &mut self.seen;
         let p = self.procs.entry(pid).or_insert_with(|| {
-            *seen += 1;
+            // An exec is the same process running another program.
+            if !exec {
+                *seen += 1;
+            }
             let mut p = Process {
                 pid,
                 start_ns,
@@ -227,6 +234,7 @@ impl ProcessTable {
                 root_frame: None,
                 name: crate::targets::procfs::comm(pid).unwrap_or_default(),
                 ns_pid: crate::targets::procfs::namespace_pid(pid),
+                cwd: crate::targets::procfs::cwd(pid),
                 proc_start: crate::targets::procfs::stat(pid).map(|s| s.2),
                 last_seen: Instant::now(),
                 py_frame_ids: HashMap::new(),

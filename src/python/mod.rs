@@ -15,6 +15,7 @@ use discover::{Discovery, Interpreter};
 use linetable::LineTableKind;
 
 use crate::process::memory::ProcessMemory;
+use crate::stack::frame::Source;
 
 /// How often a Python process whose runtime is not initialized yet is
 /// checked again.
@@ -128,9 +129,9 @@ impl PythonState {
 }
 
 impl PythonProcess {
-    /// `qualname (file:line)` for a frame, or `None` if the code object
+    /// Function, file and line of a frame, or `None` if the code object
     /// cannot be read.
-    pub fn frame_name(&mut self, code: u64, first_line: u32, instr: u64) -> Option<String> {
+    pub fn frame_source(&mut self, code: u64, first_line: u32, instr: u64) -> Option<Source> {
         let layout = &self.interp.layout;
         let info = self
             .codes
@@ -155,9 +156,11 @@ impl PythonProcess {
             }
         };
         let line = linetable::line_for(layout.linetable, &info.linetable, info.first_line, offset);
-        Some(match line {
-            Some(line) => format!("{} ({}:{line})", info.name, info.filename),
-            None => format!("{} ({})", info.name, info.filename),
+        Some(Source {
+            function: info.name.clone(),
+            file: info.filename.clone(),
+            line: line.and_then(|l| u32::try_from(l).ok()).unwrap_or(0),
+            first_line: u32::try_from(info.first_line).unwrap_or(0),
         })
     }
 

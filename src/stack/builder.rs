@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use super::frame::{FrameId, FrameKind, FrameTable};
 use super::merge::{self, NativeFrame, PyFrame};
+use super::naming::Naming;
 use crate::process::ProcessTable;
 use crate::process::elf_file::FileId;
 use crate::python::layout::Layout;
@@ -37,11 +38,23 @@ pub struct Publication {
     pub layout: Option<Layout>,
 }
 
+/// What the stacks show.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BuildOptions {
+    /// Splice Python frames into native stacks instead of showing them alone.
+    pub native: bool,
+    /// Add a frame per thread under the process frame.
+    pub threads: bool,
+    /// How Python frames are named.
+    pub naming: Naming,
+}
+
 pub struct StackBuilder {
     pub frames: FrameTable,
     pub processes: ProcessTable,
     /// Splice Python frames into native stacks instead of showing them alone.
     native_mode: bool,
+    naming: Naming,
     symbols: Symbols,
     /// Frame of each (file, stated address) and kernel address seen so far:
     /// each address is symbolized once. The flag marks eval-loop frames.
@@ -62,16 +75,17 @@ pub struct StackBuilder {
 }
 
 impl StackBuilder {
-    pub fn new(native_mode: bool, threads: bool) -> Self {
+    pub fn new(opts: BuildOptions) -> Self {
         StackBuilder {
             frames: FrameTable::default(),
             processes: ProcessTable::new(),
-            native_mode,
+            native_mode: opts.native,
+            naming: opts.naming,
             symbols: Symbols::new(),
             user_frames: HashMap::new(),
             kernel_frames: HashMap::new(),
             labels: HashMap::new(),
-            threads,
+            threads: opts.threads,
             stats: BuildStats::default(),
             publications: Vec::new(),
             warnings: Vec::new(),
@@ -268,10 +282,13 @@ impl StackBuilder {
             let id = match proc.py_frame_ids.get(&key) {
                 Some(&id) => id,
                 None => {
-                    let name = py
-                        .frame_name(f.code, f.first_line, f.instr)
-                        .unwrap_or_else(|| "<unknown>".to_string());
-                    let id = self.frames.intern(FrameKind::Python, &name);
+                    let id = match py.frame_source(f.code, f.first_line, f.instr) {
+                        Some(src) => {
+                            let (name, src) = self.naming.python(&src, proc.cwd.as_deref());
+                            self.frames.intern_python(&name, src)
+                        }
+                        None => self.frames.intern(FrameKind::Python, "<unknown>"),
+                    };
                     proc.py_frame_ids.insert(key, id);
                     id
                 }

@@ -27,6 +27,22 @@ pub struct Frame {
     /// The display name, already made safe for every output: no control
     /// characters and no `;` (the folded format's separator).
     pub name: String,
+    /// Where a Python frame is in its source, for formats that keep
+    /// functions, files and lines apart (pprof, speedscope).
+    pub source: Option<Source>,
+}
+
+/// A Python frame's function and position, each field sanitized like names.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Source {
+    /// The qualified name (`Class.method`; the plain name before 3.11).
+    pub function: String,
+    /// The file as the code object names it (a full path, usually).
+    pub file: String,
+    /// The line being run; 0 when unknown or not shown (--nolineno).
+    pub line: u32,
+    /// The function's first line.
+    pub first_line: u32,
 }
 
 /// Interns frames so that a stack is a short list of integers.
@@ -38,10 +54,27 @@ pub struct FrameTable {
 
 impl FrameTable {
     pub fn intern(&mut self, kind: FrameKind, name: &str) -> FrameId {
-        let frame = Frame {
+        self.intern_frame(Frame {
             kind,
             name: sanitize(name),
-        };
+            source: None,
+        })
+    }
+
+    /// A Python frame shown as `name`, at `source`.
+    pub fn intern_python(&mut self, name: &str, source: Source) -> FrameId {
+        self.intern_frame(Frame {
+            kind: FrameKind::Python,
+            name: sanitize(name),
+            source: Some(Source {
+                function: sanitize(&source.function),
+                file: sanitize(&source.file),
+                ..source
+            }),
+        })
+    }
+
+    fn intern_frame(&mut self, frame: Frame) -> FrameId {
         if let Some(&id) = self.ids.get(&frame) {
             return id;
         }

@@ -3,6 +3,7 @@
 pub mod builder;
 pub mod frame;
 pub mod merge;
+pub mod naming;
 
 pub use builder::StackBuilder;
 pub use frame::{Frame, FrameId, FrameKind, FrameTable};

@@ -52,6 +52,19 @@ pub fn namespace_pid(pid: u32) -> Option<u32> {
     (inner != pid).then_some(inner)
 }
 
+/// The working directory as the process itself sees it: inside its root
+/// when it runs in a chroot or container.
+pub fn cwd(pid: u32) -> Option<String> {
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+    let root = std::fs::read_link(format!("/proc/{pid}/root")).ok()?;
+    let inside = if root == std::path::Path::new("/") {
+        cwd
+    } else {
+        std::path::Path::new("/").join(cwd.strip_prefix(&root).ok()?)
+    };
+    inside.to_str().map(str::to_string)
+}
+
 /// Every process on the host with its parent.
 pub fn all_processes() -> Vec<(u32, u32)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
