@@ -86,13 +86,16 @@ pub struct RecordArgs {
     #[arg(short, long, value_name = "SECONDS", value_parser = parse_duration)]
     pub duration: Option<f64>,
 
-    /// Output file [default: pystrobe-<date>-<time>.<svg|txt>].
+    /// Output file; repeat to write several formats from one recording. The
+    /// format comes from the extension (.svg, .txt, .speedscope.json,
+    /// .trace.json, .pb.gz) unless -f says otherwise [default:
+    /// pystrobe-<date>-<time>.<extension of the format>].
     #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    pub output: Vec<PathBuf>,
 
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = Format::Flamegraph)]
-    pub format: Format,
+    /// Output format [default: from the -o extension, else flamegraph].
+    #[arg(short, long, value_enum)]
+    pub format: Option<Format>,
 
     /// Bytes of user stack copied per sample for native unwinding. Deep native
     /// code (C extensions, numeric libraries) may need more than the default.

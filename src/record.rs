@@ -37,7 +37,9 @@ impl Collector {
         match RawSample::parse(data) {
             Some(sample) => {
                 self.builder.build(&sample, &mut self.stack);
-                self.profile.add(&self.stack, 1);
+                let h = sample.header;
+                self.profile
+                    .add_sample(&self.stack, h.time_ns, h.tgid, h.tid);
             }
             None => self.malformed += 1,
         }
@@ -76,11 +78,7 @@ pub fn run(args: RecordArgs) -> Result<()> {
             bail!("no process with PID {pid}");
         }
     }
-    let out_path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(args.format));
-    let output = OutputFile::create(&out_path)?;
+    let outputs = outputs(&args)?;
     let user = launch::invoking_user();
     raise_fd_limit();
 
@@ -125,6 +123,9 @@ pub fn run(args: RecordArgs) -> Result<()> {
     sampler.start_sampling(args.rate)?;
     let sampler = sampler;
     let started = Instant::now();
+    let start_unix_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     let targets = RefCell::new(targets);
 
     let mut child = if args.command.is_empty() {
@@ -139,7 +140,11 @@ pub fn run(args: RecordArgs) -> Result<()> {
 
     let collector = RefCell::new(Collector {
         builder,
-        profile: Profile::default(),
+        profile: if outputs.iter().any(|o| o.format.needs_timeline()) {
+            Profile::with_timeline()
+        } else {
+            Profile::default()
+        },
         stack: Vec::with_capacity(128),
         malformed: 0,
     });
@@ -254,11 +259,22 @@ pub fn run(args: RecordArgs) -> Result<()> {
             args.rate,
             elapsed.as_secs_f64()
         ),
+        rate_hz: args.rate,
+        start_unix_ns,
+        duration_ns: elapsed.as_nanos() as u64,
     };
     let owner = user.as_ref().map(|u| (u.uid, u.gid));
-    output.commit(0o644, owner, |w| {
-        output::write(args.format, &c.profile, &c.builder.frames, &meta, w)
-    })?;
+    let mut written = Vec::new();
+    for o in outputs {
+        written.push(format!(
+            "{} to {}",
+            o.format.description(),
+            o.file.path().display()
+        ));
+        o.file.commit(0o644, owner, |w| {
+            output::write(o.format, &c.profile, &c.builder.frames, &meta, w)
+        })?;
+    }
 
     if let Stop::CommandExited(status) = reason {
         if !status.success() {
@@ -271,9 +287,8 @@ pub fn run(args: RecordArgs) -> Result<()> {
     let built = c.builder.stats;
     let with_user = built.complete + built.truncated;
     let mut summary = format!(
-        "pystrobe: wrote {} to {}: {} samples ({} lost) from {} over {:.1} s",
-        format_name(args.format),
-        out_path.display(),
+        "pystrobe: wrote {}: {} samples ({} lost) from {} over {:.1} s",
+        written.join(" and "),
         c.profile.total,
         stats.lost,
         plural(c.builder.processes.seen, "process", "processes"),
@@ -328,13 +343,6 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn format_name(f: Format) -> &'static str {
-    match f {
-        Format::Flamegraph => "flamegraph",
-        Format::Folded => "folded stacks",
-    }
-}
-
 /// What was profiled, for the flamegraph's title.
 fn title(args: &RecordArgs) -> String {
     if !args.command.is_empty() {
@@ -353,6 +361,46 @@ fn title(args: &RecordArgs) -> String {
         .map(|&pid| format!("{} ({pid})", procfs::cmdline(pid)))
         .collect();
     crate::stack::frame::sanitize(&format!("pystrobe: {}", procs.join(", ")))
+}
+
+/// One output file and its format.
+struct Output {
+    file: OutputFile,
+    format: Format,
+}
+
+/// The output files, each checked (and its temporary file made) before
+/// recording starts: a bad path fails now, not after the recording.
+fn outputs(args: &RecordArgs) -> Result<Vec<Output>> {
+    let mut wanted: Vec<(PathBuf, Format)> = args
+        .output
+        .iter()
+        .map(|p| {
+            let format = args
+                .format
+                .or_else(|| Format::from_path(p))
+                .unwrap_or(Format::Flamegraph);
+            (p.clone(), format)
+        })
+        .collect();
+    if wanted.is_empty() {
+        let format = args.format.unwrap_or(Format::Flamegraph);
+        wanted.push((default_output(format), format));
+    }
+    for (i, (p, _)) in wanted.iter().enumerate() {
+        if wanted[..i].iter().any(|(q, _)| q == p) {
+            return Err(Coded::new(2, format!("{} is given twice as -o", p.display())).into());
+        }
+    }
+    wanted
+        .into_iter()
+        .map(|(p, format)| {
+            Ok(Output {
+                file: OutputFile::create(&p)?,
+                format,
+            })
+        })
+        .collect()
 }
 
 fn default_output(format: Format) -> PathBuf {
