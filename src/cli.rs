@@ -39,6 +39,37 @@ pub enum Command {
         missing privileges, unwritable output); 2 on a usage error; 126 or 127 when \
         the command cannot be run or is not found.")]
     Record(RecordArgs),
+
+    /// Draw a differential flamegraph of two recordings (folded files, `-f folded`).
+    ///
+    /// The flamegraph has AFTER's shape; a frame is red where it got more
+    /// samples than in BEFORE and blue where it got fewer. BEFORE is scaled
+    /// to AFTER's total first, so recordings of different lengths compare
+    /// (--absolute compares raw counts). Process and thread IDs are taken
+    /// out of their frames, since they differ between two runs.
+    #[command(after_help = "Example:\n  \
+        sudo pystrobe record -p 1234 -d 30 -o before.txt\n  \
+        (fix the slow query, restart the server)\n  \
+        sudo pystrobe record -p 5678 -d 30 -o after.txt\n  \
+        pystrobe diff before.txt after.txt -o diff.svg")]
+    Diff(DiffArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The recording before the change (folded stacks).
+    pub before: PathBuf,
+    /// The recording after the change (folded stacks).
+    pub after: PathBuf,
+    /// Output SVG.
+    #[arg(short, long, value_name = "FILE", default_value = "diff.svg")]
+    pub output: PathBuf,
+    /// Compare raw sample counts instead of scaling BEFORE to AFTER's total.
+    #[arg(long)]
+    pub absolute: bool,
+    /// Keep process and thread IDs in their frames.
+    #[arg(long)]
+    pub keep_ids: bool,
 }
 
 #[derive(Args, Debug)]

@@ -8,6 +8,7 @@
 //! stacks; [`output`] writes them.
 
 pub mod cli;
+pub mod diff;
 pub mod error;
 pub mod launch;
 pub mod output;

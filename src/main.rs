@@ -6,6 +6,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Record(args) => pystrobe::record::run(args),
+        Command::Diff(args) => pystrobe::diff::run(args),
     };
     if let Err(err) = result {
         // One line: the chain of contexts, joined.

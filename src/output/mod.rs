@@ -105,7 +105,7 @@ pub fn write(
 ) -> Result<()> {
     match format {
         Format::Folded => folded::write(&profile.folded_lines(frames), out),
-        Format::Flamegraph => flamegraph::write(&profile.folded_lines(frames), meta, out),
+        Format::Flamegraph => flamegraph::write(profile, frames, meta, out),
         Format::Speedscope => speedscope::write(profile, frames, meta, out),
         Format::Chrometrace => chrometrace::write(profile, frames, meta, out),
         Format::Pprof => pprof::write(profile, frames, meta, out),
