@@ -22,6 +22,82 @@ use serde_json::Value;
 
 const FORMATS_PY: &str = include_str!("workloads/formats.py");
 
+/// One frame of a flamegraph SVG.
+#[derive(Clone, Debug)]
+struct SvgFrame {
+    name: String,
+    samples: u64,
+    rgb: (u8, u8, u8),
+    /// Samples before this frame on its row (fg:x), and its row's y.
+    x: u64,
+    y: f64,
+}
+
+impl SvgFrame {
+    /// Whether `other` is in this frame's subtree (above it, within it).
+    fn holds(&self, other: &SvgFrame) -> bool {
+        other.y < self.y && other.x >= self.x && other.x + other.samples <= self.x + self.samples
+    }
+}
+
+/// A flamegraph's frames, from the SVG's `<g><title>NAME (N samples,
+/// P%)</title><rect fill="rgb(..)" fg:x=.. y=..>`.
+fn svg_frames(svg: &Path) -> Vec<SvgFrame> {
+    let text = fs::read_to_string(svg).unwrap();
+    let doc = roxmltree::Document::parse_with_options(
+        &text,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    for g in doc.descendants().filter(|n| n.has_tag_name("g")) {
+        let title = g.children().find(|n| n.has_tag_name("title"));
+        let rect = g.children().find(|n| n.has_tag_name("rect"));
+        let (Some(title), Some(rect)) = (title, rect) else {
+            continue;
+        };
+        let title = title.text().unwrap_or_default();
+        let Some((name, rest)) = title.rsplit_once(" (") else {
+            continue;
+        };
+        let samples: u64 = rest
+            .split(' ')
+            .next()
+            .unwrap()
+            .replace(',', "")
+            .parse()
+            .unwrap_or(0);
+        let fill = rect.attribute("fill").unwrap_or_default();
+        let rgb: Vec<u8> = fill
+            .trim_start_matches("rgb(")
+            .trim_end_matches(')')
+            .split(',')
+            .filter_map(|v| v.trim().parse().ok())
+            .collect();
+        // inferno's own attributes (fg:x, fg:w) are in its namespace; x and y
+        // are SVG's.
+        let attr = |name: &str, inferno: bool| {
+            rect.attributes()
+                .find(|a| a.name() == name && a.namespace().is_some() == inferno)
+                .and_then(|a| a.value().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        if rgb.len() == 3 {
+            out.push(SvgFrame {
+                name: name.to_string(),
+                samples,
+                rgb: (rgb[0], rgb[1], rgb[2]),
+                x: attr("x", true) as u64,
+                y: attr("y", false),
+            });
+        }
+    }
+    out
+}
+
 /// `scripts/consumers --list` as a map; `None` (skip) when they are not
 /// installed, which fails under CI=true.
 fn consumers() -> Option<BTreeMap<String, PathBuf>> {
@@ -58,37 +134,56 @@ struct Recording {
 }
 
 fn record(extension: &str) -> Option<(Recording, BTreeMap<String, PathBuf>)> {
-    let (bpf, pythons) = python_test()?;
+    record_with(extension, &[], &[])
+}
+
+/// As `record`, with more pystrobe flags and workload arguments.
+fn record_with(
+    extension: &str,
+    flags: &[&str],
+    workload: &[&str],
+) -> Option<(Recording, BTreeMap<String, PathBuf>)> {
+    let (_bpf, pythons) = python_test()?;
     let consumers = consumers()?;
     let py = host_static(&pythons)?;
     let wd = Workdir::new();
     let script = py.stage(&wd, "formats.py", FORMATS_PY.as_bytes());
+    let rec = record_script(&py, &script, extension, flags, workload);
+    Some((rec, consumers))
+}
+
+/// Runs the staged formats.py under pystrobe (the caller holds the BPF lock).
+fn record_script(
+    py: &Python,
+    script: &Staged,
+    extension: &str,
+    flags: &[&str],
+    workload: &[&str],
+) -> Recording {
+    let wd = Workdir::new();
     let folded_path = wd.join("out.txt");
     let other = wd.join(&format!("out.{extension}"));
     const RATE: u64 = 500;
     let mut cmd = Command::new(PYSTROBE);
     cmd.args(["record", "-t", "--full-filenames", "-r", &RATE.to_string()])
+        .args(flags)
         .args(["-o", s(&folded_path), "-o", s(&other), "--"])
-        .args(py.argv(&script, &[]));
+        .args(py.argv(script, workload));
     clean_python_env(&mut cmd);
     let r = Pystrobe::start_cmd(&mut cmd).wait(RUN_TIMEOUT);
     r.success();
-    drop(bpf);
     let mut folded = BTreeMap::new();
     for st in read_folded(&folded_path) {
         *folded.entry(st.0.join(";")).or_default() += st.1;
     }
     assert!(folded.values().sum::<u64>() >= 300, "{}", r.stderr);
-    Some((
-        Recording {
-            _wd: wd,
-            folded,
-            other,
-            period_ns: 1_000_000_000 / RATE,
-            summary: r.stderr,
-        },
-        consumers,
-    ))
+    Recording {
+        _wd: wd,
+        folded,
+        other,
+        period_ns: 1_000_000_000 / RATE,
+        summary: r.stderr,
+    }
 }
 
 /// A frame as the folded format names it, from its parts.
@@ -170,7 +265,7 @@ fn speedscope_matches_the_published_schema_and_folded_stacks() {
     let Some((rec, consumers)) = record("speedscope.json") else {
         return;
     };
-    let check = Command::new(&consumers["jsonschema"])
+    let check = Command::new(&consumers["python"])
         .args([
             "-c",
             "import json, sys, jsonschema\n\
@@ -286,4 +381,210 @@ fn chrometrace_is_read_by_the_devtools_trace_engine() {
             by_samples * 100.0
         );
     }
+}
+
+/// The flamegraph's frames are coloured by kind: Python green, native red to
+/// yellow, kernel blue (a --native recording has all three).
+#[test]
+fn flamegraph_colours_python_native_and_kernel_apart() {
+    let Some((rec, _)) = record_with("svg", &["--native"], &[]) else {
+        return;
+    };
+    // Kinds from the folded stacks of the same recording. inferno drops the
+    // `_[k]` of kernel frames from their titles.
+    let mut python = BTreeSet::new();
+    let mut kernel = BTreeSet::new();
+    let mut native = BTreeSet::new();
+    for stack in rec.folded.keys() {
+        for (i, f) in stack.split(';').enumerate() {
+            if i < 2 {
+                continue; // process and thread frames
+            }
+            if py_frame(f).is_some() {
+                python.insert(f.to_string());
+            } else if let Some(k) = f.strip_suffix("_[k]") {
+                kernel.insert(k.to_string());
+            } else if !f.starts_with('[') {
+                native.insert(f.to_string());
+            }
+        }
+    }
+    assert!(!python.is_empty() && !native.is_empty(), "{}", rec.summary);
+    let (mut seen_py, mut seen_k, mut seen_n) = (0, 0, 0);
+    for f in svg_frames(&rec.other) {
+        let (name, (r, g, b)) = (f.name, f.rgb);
+        let is = |set: &BTreeSet<String>| set.contains(&name);
+        // A name in two kinds takes one colour: skip the ambiguous.
+        match (is(&python), is(&kernel), is(&native)) {
+            (true, false, false) => {
+                seen_py += 1;
+                assert!(g > r && g > b, "Python frame {name} is rgb({r},{g},{b})");
+            }
+            (false, true, false) => {
+                seen_k += 1;
+                assert!(b > r && b > g, "kernel frame {name} is rgb({r},{g},{b})");
+            }
+            (false, false, true) => {
+                seen_n += 1;
+                assert!(r > g && r > b, "native frame {name} is rgb({r},{g},{b})");
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        seen_py > 0 && seen_n > 0,
+        "{seen_py} Python, {seen_n} native frames checked"
+    );
+    eprintln!("colours checked: {seen_py} Python, {seen_n} native, {seen_k} kernel frames");
+}
+
+/// The flamegraph in headless Chromium: it renders, clicking a frame zooms
+/// it to the full width, and Search highlights exactly the matching frames
+/// with the share the folded stacks give. Screenshots of each step are kept
+/// under target/tmp/flamegraph-browser/.
+#[test]
+fn flamegraph_in_chromium_renders_zooms_and_searches() {
+    let Some((rec, consumers)) = record("svg") else {
+        return;
+    };
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("flamegraph-browser");
+    let r = run_json(
+        Command::new(&consumers["python"])
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/consumers/flamegraph_browser.py"),
+            )
+            .arg(&consumers["chromium"])
+            .arg(&consumers["chromedriver"])
+            .arg(&rec.other)
+            .args(["cold (", "^hot "])
+            .arg(&shots),
+    );
+    assert!(r["frames"].as_u64().unwrap() > 10, "{r}");
+    assert!(
+        r["title"].as_str().unwrap().starts_with("pystrobe: "),
+        "{r}"
+    );
+    let full = r["frames_width_px"].as_f64().unwrap();
+    let (before, after) = (
+        r["before_width_px"].as_f64().unwrap(),
+        r["after_width_px"].as_f64().unwrap(),
+    );
+    assert!(
+        before < 0.6 * full,
+        "cold was {before} px of {full} before the click"
+    );
+    assert!(
+        after > 0.95 * full,
+        "cold is {after} px of {full} after the click"
+    );
+    assert_eq!(r["unzoom_visible"], true);
+
+    let highlighted = r["highlighted"].as_array().unwrap();
+    assert!(!highlighted.is_empty(), "{r}");
+    for h in highlighted {
+        assert!(
+            h.as_str().unwrap().starts_with("hot ("),
+            "{h} does not match ^hot"
+        );
+    }
+    // inferno's "Matched: P%" against the folded stacks' share of hot.
+    let hot: u64 = rec
+        .folded
+        .iter()
+        .filter(|(s, _)| s.split(';').any(|f| f.starts_with("hot (")))
+        .map(|(_, c)| c)
+        .sum();
+    let total: u64 = rec.folded.values().sum();
+    let matched: f64 = r["matched"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("Matched: ")
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    let expect = 100.0 * hot as f64 / total as f64;
+    assert!(
+        (matched - expect).abs() < 0.11,
+        "Matched: {matched}%, folded says {expect:.2}%"
+    );
+    for shot in ["1-rendered.png", "2-zoomed.png", "3-search.png"] {
+        assert!(
+            fs::metadata(shots.join(shot)).unwrap().len() > 1000,
+            "{shot}"
+        );
+    }
+    eprintln!("screenshots in {}", shots.display());
+}
+
+/// `pystrobe diff`: two recordings of one program whose hot and cold swap
+/// shares. The diff has the second's shape; what grew (cold) is red, what
+/// shrank (hot) blue, although the PIDs of the two recordings differ.
+#[test]
+fn diff_colours_what_grew_red_and_what_shrank_blue() {
+    let Some((_bpf, pythons)) = python_test() else {
+        return;
+    };
+    let Some(py) = host_static(&pythons) else {
+        return;
+    };
+    // One script for both runs: its frames must be the same frames.
+    let wd = Workdir::new();
+    let script = py.stage(&wd, "formats.py", FORMATS_PY.as_bytes());
+    let before = record_script(&py, &script, "svg", &[], &["1.5", "3", "1"]);
+    let after = record_script(&py, &script, "svg", &[], &["1.5", "1", "3"]);
+    let (b, a, out) = (
+        wd.join("before.txt"),
+        wd.join("after.txt"),
+        wd.join("diff.svg"),
+    );
+    for (path, rec) in [(&b, &before), (&a, &after)] {
+        let text: String = rec
+            .folded
+            .iter()
+            .map(|(s, c)| format!("{s} {c}\n"))
+            .collect();
+        fs::write(path, text).unwrap();
+    }
+    let r = run(["diff", s(&b), s(&a), "-o", s(&out)]);
+    r.success_without_summary();
+    // Colours show each frame's own samples against BEFORE: the leaves under
+    // cold (spin...) are red, those under hot blue.
+    let frames = svg_frames(&out);
+    let widest = |prefix: &str| {
+        frames
+            .iter()
+            .filter(|f| f.name.starts_with(prefix))
+            .max_by_key(|f| f.samples)
+            .unwrap_or_else(|| panic!("no {prefix} frame in the diff"))
+            .clone()
+    };
+    let (hot, cold) = (widest("hot ("), widest("cold ("));
+    let tone = |root: &SvgFrame| {
+        let (mut red, mut blue) = (0, 0);
+        for f in frames.iter().filter(|f| root.holds(f)) {
+            let (r, b) = (i32::from(f.rgb.0), i32::from(f.rgb.2));
+            if r > b + 20 {
+                red += f.samples;
+            } else if b > r + 20 {
+                blue += f.samples;
+            }
+        }
+        (red, blue)
+    };
+    let (hot_red, hot_blue) = tone(&hot);
+    let (cold_red, cold_blue) = tone(&cold);
+    assert!(
+        hot_blue > 0 && hot_blue > hot_red,
+        "hot shrank, yet its subtree has {hot_red} red and {hot_blue} blue samples"
+    );
+    assert!(
+        cold_red > 0 && cold_red > cold_blue,
+        "cold grew, yet its subtree has {cold_red} red and {cold_blue} blue samples"
+    );
+    // Process frames lost their PIDs, so the two runs line up.
+    assert!(
+        frames.iter().any(|f| f.name == "python3.11"),
+        "{:?}",
+        &frames[..3]
+    );
 }

@@ -364,6 +364,18 @@ impl Output {
         Summary::parse(&self.stderr)
     }
 
+    /// Asserts exit 0 and no panic, for commands without a recording summary.
+    pub fn success_without_summary(&self) {
+        assert_eq!(
+            self.status.code(),
+            Some(0),
+            "pystrobe failed ({}):\n{}",
+            self.status,
+            self.stderr
+        );
+        assert_no_panic(&self.stderr);
+    }
+
     /// Asserts the documented error shape: exit 1, one line on stderr
     /// starting with `pystrobe: error: `, no panic. Returns the line.
     pub fn error(&self) -> String {

@@ -1,6 +1,9 @@
-"""A known mix for the format tests: the main thread spends about three
-quarters of its time in hot() and a quarter in cold(); a worker thread runs
-worker_fn() meanwhile. Runs for SECONDS (default 1.5)."""
+"""A known mix for the format tests: the main thread alternates between
+hot() and cold(), HOT_MS and COLD_MS of CPU each (default 3 and 1: three
+quarters in hot); a worker thread runs worker_fn() meanwhile. Runs for
+SECONDS (default 1.5).
+
+usage: formats.py [SECONDS [HOT_MS COLD_MS]]"""
 import sys
 import threading
 import time
@@ -12,12 +15,16 @@ def spin(seconds):
         sum(i * i for i in range(100))
 
 
+HOT_S = float(sys.argv[2]) / 1000 if len(sys.argv) > 3 else 0.003
+COLD_S = float(sys.argv[3]) / 1000 if len(sys.argv) > 3 else 0.001
+
+
 def hot():
-    spin(0.003)
+    spin(HOT_S)
 
 
 def cold():
-    spin(0.001)
+    spin(COLD_S)
 
 
 def worker_fn(stop):
