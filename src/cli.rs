@@ -53,6 +53,27 @@ pub enum Command {
         sudo pystrobe record -p 5678 -d 30 -o after.txt\n  \
         pystrobe diff before.txt after.txt -o diff.svg")]
     Diff(DiffArgs),
+
+    /// Print a shell completion script.
+    ///
+    /// bash: `pystrobe completions bash > /etc/bash_completion.d/pystrobe`;
+    /// zsh: into a directory on $fpath as `_pystrobe`; fish:
+    /// `~/.config/fish/completions/pystrobe.fish`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page (roff), or write one page per command into a directory.
+    ///
+    /// `pystrobe man | man -l -` reads it now; `pystrobe man -o /usr/local/share/man/man1`
+    /// installs pystrobe.1, pystrobe-record.1 and the others.
+    Man {
+        /// Write pystrobe.1 and pystrobe-COMMAND.1 into this directory.
+        #[arg(short, long, value_name = "DIR")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]

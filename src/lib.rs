@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod diff;
+pub mod docs;
 pub mod error;
 pub mod launch;
 pub mod output;

@@ -7,6 +7,8 @@ fn main() {
     let result = match cli.command {
         Command::Record(args) => pystrobe::record::run(args),
         Command::Diff(args) => pystrobe::diff::run(args),
+        Command::Completions { shell } => pystrobe::docs::completions(shell),
+        Command::Man { output } => pystrobe::docs::man(output.as_deref()),
     };
     if let Err(err) = result {
         // One line: the chain of contexts, joined.

@@ -588,3 +588,100 @@ fn diff_colours_what_grew_red_and_what_shrank_blue() {
         &frames[..3]
     );
 }
+
+/// Aggregation options: Python files shortened by default (relative to the
+/// working directory, the standard library by module path), in full with
+/// --full-filenames; -F shows every frame of a function at its first line,
+/// and --nolineno leaves lines out.
+#[test]
+fn python_frame_naming_options() {
+    let Some((_bpf, pythons)) = python_test() else {
+        return;
+    };
+    let Some(py) = host_static(&pythons) else {
+        return;
+    };
+    let wd = Workdir::new();
+    let script = py.stage(&wd, "formats.py", FORMATS_PY.as_bytes());
+    let relative = Path::new(&script.path)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let def_line = |func: &str| -> u32 {
+        let at = FORMATS_PY
+            .lines()
+            .position(|l| l.starts_with(&format!("def {func}(")))
+            .unwrap();
+        at as u32 + 1
+    };
+    for flags in [&[][..], &["--full-filenames"], &["-F"], &["--nolineno"]] {
+        let out = wd.join("out.txt");
+        let mut cmd = Command::new(PYSTROBE);
+        cmd.args(["record", "-r", "500", "-f", "folded", "-o", s(&out)])
+            .args(flags)
+            .arg("--")
+            .args(py.argv(&script, &["1"]))
+            // The script is under the working directory: shown relative to it.
+            .current_dir(wd.path());
+        clean_python_env(&mut cmd);
+        let r = Pystrobe::start_cmd(&mut cmd).wait(RUN_TIMEOUT);
+        r.success();
+        let stacks = read_folded(&out);
+        let mut lines_of: BTreeMap<String, BTreeSet<Option<u32>>> = BTreeMap::new();
+        let mut files: BTreeSet<String> = BTreeSet::new();
+        for st in stacks.iter().filter(|st| has_python(st)) {
+            for (_, f) in py_frames(st) {
+                files.insert(f.file.to_string());
+                if f.file.ends_with("formats.py") {
+                    lines_of
+                        .entry(f.name.to_string())
+                        .or_default()
+                        .insert(f.line);
+                }
+            }
+        }
+        let report = format!("{flags:?}: files {files:?}, lines {lines_of:?}");
+        assert!(
+            lines_of.contains_key("hot") && lines_of.contains_key("spin"),
+            "{report}"
+        );
+        let full = flags.contains(&"--full-filenames");
+        let script_file = if full {
+            script.path.clone()
+        } else {
+            relative.clone()
+        };
+        assert!(files.contains(&script_file), "{report}");
+        // The standard library's threading module, started by the worker.
+        let threading = if full {
+            "/usr/lib/python3.11/threading.py"
+        } else {
+            "threading.py"
+        };
+        assert!(files.contains(threading), "{report}");
+        match flags.first().copied() {
+            Some("-F") => {
+                for func in ["hot", "cold", "spin"] {
+                    assert_eq!(
+                        lines_of[func],
+                        BTreeSet::from([Some(def_line(func))]),
+                        "{report}"
+                    );
+                }
+            }
+            Some("--nolineno") => {
+                assert!(lines_of.values().flatten().all(Option::is_none), "{report}");
+            }
+            _ => {
+                // spin runs its loop on two lines below its def.
+                assert!(lines_of["spin"].len() >= 2, "{report}");
+                assert!(
+                    !lines_of["spin"].contains(&Some(def_line("spin"))),
+                    "{report}"
+                );
+            }
+        }
+    }
+}
