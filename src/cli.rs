@@ -54,6 +54,19 @@ pub enum Command {
         pystrobe diff before.txt after.txt -o diff.svg")]
     Diff(DiffArgs),
 
+    /// Print the current stack of every thread of a process.
+    ///
+    /// The threads are stopped for a few milliseconds (ptrace) so that the
+    /// snapshot is consistent; --nonblocking reads them while they run
+    /// (Python 3.11 and later). Python frames by default; --native adds C
+    /// extensions and libc under them. Each thread shows its name and
+    /// whether it was on a CPU.
+    #[command(after_help = "Examples:\n  \
+        sudo pystrobe dump -p 1234             every thread's Python stack\n  \
+        sudo pystrobe dump -p 1234 --native    with native frames\n  \
+        sudo pystrobe dump -p 1234 --json      for scripts")]
+    Dump(DumpArgs),
+
     /// Print a shell completion script.
     ///
     /// bash: `pystrobe completions bash > /etc/bash_completion.d/pystrobe`;
@@ -74,6 +87,30 @@ pub enum Command {
         #[arg(short, long, value_name = "DIR")]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct DumpArgs {
+    /// The process to dump.
+    #[arg(short, long = "pid", value_name = "PID")]
+    pub pid: u32,
+
+    /// Show native frames too: C extensions, libc, the interpreter.
+    #[arg(short, long)]
+    pub native: bool,
+
+    /// JSON instead of text: threads with their frames, innermost first.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Do not stop the process: read its threads while they run (the
+    /// stacks may be torn; native stacks need a stop; Python 3.11+ only
+    /// maps Python threads to OS threads without one).
+    #[arg(long, conflicts_with = "native")]
+    pub nonblocking: bool,
+
+    #[command(flatten)]
+    pub naming: NamingArgs,
 }
 
 #[derive(Args, Debug)]

@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod diff;
 pub mod docs;
+pub mod dump;
 pub mod error;
 pub mod launch;
 pub mod output;

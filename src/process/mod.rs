@@ -6,6 +6,7 @@
 pub mod elf_file;
 pub mod maps;
 pub mod memory;
+pub mod ptrace;
 
 use std::collections::HashMap;
 use std::sync::Arc;

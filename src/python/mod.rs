@@ -6,6 +6,7 @@ pub mod discover;
 pub mod layout;
 pub mod layouts;
 pub mod linetable;
+pub mod walk;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -162,6 +163,11 @@ impl PythonProcess {
             line: line.and_then(|l| u32::try_from(l).ok()).unwrap_or(0),
             first_line: u32::try_from(info.first_line).unwrap_or(0),
         })
+    }
+
+    /// Every thread's Python frames, read now (see walk.rs).
+    pub fn threads(&self) -> Vec<walk::WalkedThread> {
+        walk::threads(&self.interp.layout, self.interp.runtime, &self.mem)
     }
 
     /// Before 3.11 every eval-loop call runs exactly one Python frame; from

@@ -2,7 +2,7 @@
 //! `struct sample_header` (bpf/sample.h), then `py_frames` Python frames,
 //! then `ustack_bytes` of user stack copied from `sp` upwards.
 
-use super::skel::types::{py_frame, sample_header};
+pub use super::skel::types::{py_frame, sample_header};
 
 /// Flag bits of `sample_header.flags`, as in bpf/sample.h.
 pub const SAMPLE_USER_REGS: u32 = 1;

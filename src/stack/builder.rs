@@ -218,6 +218,20 @@ impl StackBuilder {
         }
     }
 
+    /// The interpreter of a prepared process: its version and every
+    /// thread's Python frames now. `None` for a process without one.
+    pub fn python_threads(
+        &mut self,
+        pid: u32,
+        start_ns: u64,
+        mm: u64,
+    ) -> Option<((u8, u8), Vec<crate::python::walk::WalkedThread>)> {
+        match &self.processes.get(pid, start_ns, mm).python {
+            PythonState::Ready(py) => Some(((py.interp.major, py.interp.minor), py.threads())),
+            _ => None,
+        }
+    }
+
     fn check_python_of(&mut self, pid: u32, start_ns: u64, mm: u64, early: bool) {
         let proc = self.processes.get(pid, start_ns, mm);
         if !early && proc.maps_early && matches!(proc.python, PythonState::Pending) {

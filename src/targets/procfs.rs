@@ -43,6 +43,13 @@ pub fn comm(pid: u32) -> Option<String> {
         .map(|s| s.trim_end_matches('\n').to_string())
 }
 
+/// A thread's name (its comm).
+pub fn task_comm(pid: u32, tid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+        .ok()
+        .map(|s| s.trim_end_matches('\n').to_string())
+}
+
 /// The PID inside the process's own PID namespace, when that differs from
 /// the host's (the last entry of NSpid).
 pub fn namespace_pid(pid: u32) -> Option<u32> {
