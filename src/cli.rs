@@ -54,6 +54,18 @@ pub enum Command {
         pystrobe diff before.txt after.txt -o diff.svg")]
     Diff(DiffArgs),
 
+    /// Show the hottest functions live, refreshed every second.
+    ///
+    /// The same targets as record (-p, -s, -a, --python, --match, a command)
+    /// and the same stacks (--native for C functions too). Columns: own %
+    /// (the function itself was running) and total % (it was on the stack)
+    /// of the last second's samples, own and total CPU time since the start.
+    /// Keys: 1-4 sort by a column, L toggles line numbers, q or Ctrl-C quits.
+    #[command(after_help = "Examples:\n  \
+        sudo pystrobe top -p 1234              one process\n  \
+        sudo pystrobe top --python --native    every Python process, C functions too")]
+    Top(TopArgs),
+
     /// Print the current stack of every thread of a process.
     ///
     /// The threads are stopped for a few milliseconds (ptrace) so that the
@@ -87,6 +99,15 @@ pub enum Command {
         #[arg(short, long, value_name = "DIR")]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
 }
 
 #[derive(Args, Debug)]
@@ -130,50 +151,76 @@ pub struct DiffArgs {
     pub keep_ids: bool,
 }
 
-#[derive(Args, Debug)]
-pub struct RecordArgs {
+/// What to profile: shared by `record` and `top`.
+#[derive(Args, Debug, Clone)]
+pub struct TargetArgs {
     /// Profile this process (all its threads). Repeat for several.
     #[arg(short, long = "pid", value_name = "PID")]
     pub pids: Vec<u32>,
-
     /// Profile every process on the host (except pystrobe itself).
     #[arg(short, long, conflicts_with = "pids")]
     pub all: bool,
-
     /// Also profile every descendant of the targets: children forked or
     /// started later (a reloading dev server's new workers, say) and those
     /// already running. Followed in the kernel, so a child's first samples
     /// are not lost; children that exit stay in the profile.
     #[arg(short, long)]
     pub subprocesses: bool,
-
     /// Profile only Python processes on the host, including those started
     /// while recording.
     #[arg(long, conflicts_with_all = ["pids", "command"])]
     pub python: bool,
-
     /// Profile only processes whose name or command line contains PATTERN
     /// (a plain substring), including those started while recording. With
     /// --python, only Python processes among them.
     #[arg(long = "match", value_name = "PATTERN", conflicts_with_all = ["pids", "command"],
           value_parser = parse_pattern)]
     pub pattern: Option<String>,
+    /// A command to launch and profile; recording stops when it exits. Under
+    /// sudo it runs as the invoking user (SUDO_UID/SUDO_GID), who also owns
+    /// the output file.
+    #[arg(trailing_var_arg = true, value_name = "COMMAND", conflicts_with_all = ["pids", "all"])]
+    pub command: Vec<String>,
+}
 
-    /// Add a frame per thread under each process: `thread name (tid)`.
-    #[arg(short, long)]
-    pub threads: bool,
-
-    #[command(flatten)]
-    pub naming: NamingArgs,
-
+/// How to sample and what stacks show: shared by `record` and `top`.
+#[derive(Args, Debug, Clone)]
+pub struct SamplingArgs {
     /// Samples per second, per CPU.
     #[arg(short, long, default_value_t = 100, value_name = "HZ",
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub rate: u64,
-
     /// Stop after this many seconds (default: until Ctrl-C, or until the targets exit).
     #[arg(short, long, value_name = "SECONDS", value_parser = parse_duration)]
     pub duration: Option<f64>,
+    /// Bytes of user stack copied per sample for native unwinding. Deep native
+    /// code (C extensions, numeric libraries) may need more than the default.
+    #[arg(long, default_value_t = 16384, value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(0..=65536))]
+    pub stack_size: u32,
+    /// Show native frames too: C extensions, libc and kernel frames under
+    /// the Python frame that called them (the interpreter's own plumbing
+    /// between Python frames is folded away). Without it, Python processes
+    /// show only their Python frames.
+    #[arg(short, long)]
+    pub native: bool,
+    /// Include samples of idle CPUs (the kernel's idle task, shown as `[idle]`).
+    #[arg(long)]
+    pub idle: bool,
+    /// Add a frame per thread under each process: `thread name (tid)`.
+    #[arg(short, long)]
+    pub threads: bool,
+    #[command(flatten)]
+    pub naming: NamingArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RecordArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
 
     /// Output file; repeat to write several formats from one recording. The
     /// format comes from the extension (.svg, .txt, .speedscope.json,
@@ -181,33 +228,9 @@ pub struct RecordArgs {
     /// pystrobe-<date>-<time>.<extension of the format>].
     #[arg(short, long, value_name = "FILE")]
     pub output: Vec<PathBuf>,
-
     /// Output format [default: from the -o extension, else flamegraph].
     #[arg(short, long, value_enum)]
     pub format: Option<Format>,
-
-    /// Bytes of user stack copied per sample for native unwinding. Deep native
-    /// code (C extensions, numeric libraries) may need more than the default.
-    #[arg(long, default_value_t = 16384, value_name = "BYTES",
-          value_parser = clap::value_parser!(u32).range(0..=65536))]
-    pub stack_size: u32,
-
-    /// Show native frames too: C extensions, libc and kernel frames under
-    /// the Python frame that called them (the interpreter's own plumbing
-    /// between Python frames is folded away). Without it, Python processes
-    /// show only their Python frames.
-    #[arg(short, long)]
-    pub native: bool,
-
-    /// Include samples of idle CPUs (the kernel's idle task, shown as `[idle]`).
-    #[arg(long)]
-    pub idle: bool,
-
-    /// A command to launch and profile; recording stops when it exits. Under
-    /// sudo it runs as the invoking user (SUDO_UID/SUDO_GID), who also owns
-    /// the output file.
-    #[arg(trailing_var_arg = true, value_name = "COMMAND", conflicts_with_all = ["pids", "all"])]
-    pub command: Vec<String>,
 }
 
 /// How Python frames are named; shared by the commands that show them.

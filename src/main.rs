@@ -8,6 +8,7 @@ fn main() {
         Command::Record(args) => pystrobe::record::run(args),
         Command::Diff(args) => pystrobe::diff::run(args),
         Command::Dump(args) => pystrobe::dump::run(args),
+        Command::Top(args) => pystrobe::top::run(args),
         Command::Completions { shell } => pystrobe::docs::completions(shell),
         Command::Man { output } => pystrobe::docs::man(output.as_deref()),
     };

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::cli::RecordArgs;
+use crate::cli::TargetArgs;
 use crate::sampler::{ProcEvent, ProcEventKind, Sampler, Tracking};
 
 /// How long after an exec a process that does not look like Python yet is
@@ -38,7 +38,7 @@ pub struct Selection {
 }
 
 impl Selection {
-    pub fn from_args(args: &RecordArgs) -> Selection {
+    pub fn from_args(args: &TargetArgs) -> Selection {
         Selection {
             pids: args.pids.clone(),
             all: args.all,
