@@ -98,30 +98,6 @@ fn svg_frames(svg: &Path) -> Vec<SvgFrame> {
     out
 }
 
-/// `scripts/consumers --list` as a map; `None` (skip) when they are not
-/// installed, which fails under CI=true.
-fn consumers() -> Option<BTreeMap<String, PathBuf>> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/consumers");
-    let out = Command::new(&script)
-        .arg("--list")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let list: BTreeMap<String, PathBuf> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(k, v)| (k.to_string(), PathBuf::from(v)))
-        .collect();
-    if list.is_empty() {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "CI=true and the format consumers are not installed: run scripts/consumers"
-        );
-        eprintln!("skipping: the format consumers are not installed (run scripts/consumers)");
-        return None;
-    }
-    Some(list)
-}
-
 /// One recording of tests/workloads/formats.py with -t, written as folded
 /// stacks and as `format` (by extension). Returns the folded lines merged
 /// by stack, the other file, and the sampling period in ns.
@@ -521,10 +497,7 @@ fn flamegraph_in_chromium_renders_zooms_and_searches() {
 /// shrank (hot) blue, although the PIDs of the two recordings differ.
 #[test]
 fn diff_colours_what_grew_red_and_what_shrank_blue() {
-    let Some((_bpf, pythons)) = python_test() else {
-        return;
-    };
-    let Some(py) = host_static(&pythons) else {
+    let Some((_bpf, py)) = host_python_test() else {
         return;
     };
     // One script for both runs: its frames must be the same frames.
@@ -595,10 +568,7 @@ fn diff_colours_what_grew_red_and_what_shrank_blue() {
 /// and --nolineno leaves lines out.
 #[test]
 fn python_frame_naming_options() {
-    let Some((_bpf, pythons)) = python_test() else {
-        return;
-    };
-    let Some(py) = host_static(&pythons) else {
+    let Some((_bpf, py)) = host_python_test() else {
         return;
     };
     let wd = Workdir::new();

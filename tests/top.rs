@@ -120,12 +120,13 @@ fn names(rows: &[(f64, f64, f64, f64, String)]) -> Vec<&str> {
 
 #[test]
 fn top_in_tmux_shows_sorts_toggles_and_restores_the_terminal() {
-    let Some((_bpf, pythons)) = python_test() else {
+    let Some((_bpf, py)) = host_python_test() else {
         return;
     };
-    let Some(py) = host_static(&pythons) else {
+    // tmux comes with the other test consumers (scripts/consumers).
+    if consumers().is_none() {
         return;
-    };
+    }
     let wd = Workdir::new();
     let script = py.stage(&wd, "formats.py", FORMATS_PY.as_bytes());
     // hot 6 ms, cold 1 ms per round, for a minute (killed before).

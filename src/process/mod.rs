@@ -176,6 +176,8 @@ pub struct ProcessTable {
     /// Processes seen in the whole recording, released or not (a process
     /// that exec'd counts once).
     pub seen: usize,
+    /// The process last forgotten by `forget`: coming back, it is not new.
+    forgotten: Option<(u32, u64)>,
     last_sweep: Instant,
 }
 
@@ -194,6 +196,7 @@ impl ProcessTable {
             elf,
             vdso,
             seen: 0,
+            forgotten: None,
             last_sweep: Instant::now(),
         }
     }
@@ -215,9 +218,9 @@ impl ProcessTable {
         let (elf, vdso) = (&mut self.elf, self.vdso.as_ref());
         // mm 0: the process is exiting and has dropped its address space;
         // its last samples still belong to it.
-        let mut exec = false;
+        let mut exec = self.forgotten == Some((pid, start_ns));
         if let Some(p) = self.procs.get(&pid) {
-            exec = p.start_ns == start_ns;
+            exec |= p.start_ns == start_ns;
             if p.start_ns != start_ns || (p.mm != mm && mm != 0) {
                 self.procs.remove(&pid);
             }
@@ -260,6 +263,16 @@ impl ProcessTable {
         match maps::read_maps(pid) {
             Ok(maps) => mapped_files(pid, &maps, &mut self.elf, self.vdso.as_ref()),
             Err(_) => Vec::new(),
+        }
+    }
+
+    /// Drops what is known of `pid`, to be read again at its next use: it
+    /// just ran a new program. (A sample taken inside the exec, after the
+    /// address space changed but before the name and the mappings did, may
+    /// have made an entry for the new address space from the old state.)
+    pub fn forget(&mut self, pid: u32) {
+        if let Some(p) = self.procs.remove(&pid) {
+            self.forgotten = Some((pid, p.start_ns));
         }
     }
 

@@ -194,6 +194,8 @@ impl StackBuilder {
     /// sample: its maps, and its interpreter if one can be found already.
     pub fn prepare(&mut self, pid: u32, start_ns: u64, mm: u64) {
         if pid != 0 && mm != 0 {
+            // Whatever was made of it before the event is stale.
+            self.processes.forget(pid);
             self.check_python_of(pid, start_ns, mm, true);
         }
     }
@@ -343,6 +345,11 @@ impl StackBuilder {
         let h = sample.header;
         let pid = sample.tgid();
         let mut read = |addr: u64| sample.read_stack_word(addr).ok_or(());
+        if self.processes.get(pid, h.start_ns, h.mm).files.is_empty() {
+            // Read in the middle of an exec, say: try again (at most every
+            // 100 ms).
+            self.processes.refresh(pid);
+        }
         let proc = self.processes.get(pid, h.start_ns, h.mm);
         if proc.files.is_empty() {
             // Its maps could not be read (it exited before we saw it): an

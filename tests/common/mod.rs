@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // every test binary uses only part of this module
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
@@ -353,14 +354,7 @@ pub struct Output {
 impl Output {
     /// Asserts exit 0 and returns the summary.
     pub fn success(&self) -> Summary {
-        assert_eq!(
-            self.status.code(),
-            Some(0),
-            "pystrobe failed ({}):\n{}",
-            self.status,
-            self.stderr
-        );
-        assert_no_panic(&self.stderr);
+        self.success_without_summary();
         Summary::parse(&self.stderr)
     }
 
@@ -984,6 +978,68 @@ pub fn host_static(pythons: &[Python]) -> Option<Python> {
         eprintln!("skipping: no host-3.11-static interpreter ({names:?})");
     }
     found
+}
+
+/// `scripts/consumers --list` as a map; `None` (skip) when they are not
+/// installed, which fails under CI=true.
+pub fn consumers() -> Option<BTreeMap<String, PathBuf>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/consumers");
+    let out = Command::new(&script)
+        .arg("--list")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let list: BTreeMap<String, PathBuf> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(k, v)| (k.to_string(), PathBuf::from(v)))
+        .collect();
+    if list.is_empty() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI=true and the format consumers are not installed: run scripts/consumers"
+        );
+        eprintln!("skipping: the format consumers are not installed (run scripts/consumers)");
+        return None;
+    }
+    Some(list)
+}
+
+/// The gate of a test that needs one interpreter, Debian's python3.11:
+/// BPF (with the global lock) and the interpreter.
+pub fn host_python_test() -> Option<(MutexGuard<'static, ()>, Python)> {
+    let (bpf, pythons) = python_test()?;
+    let py = host_static(&pythons)?;
+    Some((bpf, py))
+}
+
+/// tests/workloads/threads.py: three named threads busy in their own
+/// functions while the main thread waits.
+pub const THREADS_PY: &str = include_str!("../workloads/threads.py");
+
+/// Starts threads.py under `py` and waits for its report: the native
+/// thread ID of each named worker thread.
+pub fn start_threads_py(py: &Python, wd: &Workdir) -> (Proc, Staged, BTreeMap<String, u64>) {
+    let script = py.stage(wd, "threads.py", THREADS_PY.as_bytes());
+    let mut cmd = py.command(&script, &[]);
+    cmd.stdout(Stdio::piped());
+    let mut proc = Proc::spawn(&mut cmd);
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(proc.stdout().expect("piped stdout")),
+        &mut line,
+    )
+    .expect("threads.py reports its threads");
+    // {"worker-alpha": 1234, ...}
+    let tids = line
+        .trim()
+        .trim_matches(['{', '}'])
+        .split(", ")
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once(": ")?;
+            Some((k.trim_matches('"').to_string(), v.parse().ok()?))
+        })
+        .collect();
+    (proc, script, tids)
 }
 
 /// Starts `pystrobe record ARGS...` and waits until it samples.
