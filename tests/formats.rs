@@ -655,3 +655,44 @@ fn python_frame_naming_options() {
         }
     }
 }
+
+/// Without -o, each format's file gets the conventional extension; the
+/// flamegraph's title names what was profiled and its subtitle says how.
+#[test]
+fn default_file_names_and_flamegraph_titles() {
+    let Some((_bpf, py)) = host_python_test() else {
+        return;
+    };
+    let wd = Workdir::new();
+    let script = py.stage(&wd, "formats.py", FORMATS_PY.as_bytes());
+    for (format, ext) in [
+        ("flamegraph", ".svg"),
+        ("folded", ".txt"),
+        ("speedscope", ".speedscope.json"),
+        ("chrometrace", ".trace.json"),
+        ("pprof", ".pb.gz"),
+    ] {
+        let dir = Workdir::new();
+        let mut cmd = Command::new(PYSTROBE);
+        cmd.args(["record", "-r", "200", "-f", format, "--"])
+            .args(py.argv(&script, &["0.3"]))
+            .current_dir(dir.path());
+        clean_python_env(&mut cmd);
+        Pystrobe::start_cmd(&mut cmd).wait(RUN_TIMEOUT).success();
+        let files: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files.len(), 1, "{format}: {files:?}");
+        assert!(
+            files[0].starts_with("pystrobe-") && files[0].ends_with(ext),
+            "{format}: {files:?}"
+        );
+        if format == "flamegraph" {
+            let svg = fs::read_to_string(dir.path().join(&files[0])).unwrap();
+            let title = format!("pystrobe: {} {}", py.exe, script.path);
+            assert!(svg.contains(&title), "no title {title:?}");
+            assert!(svg.contains(" samples at 200 Hz over "), "no subtitle");
+        }
+    }
+}
