@@ -74,6 +74,9 @@ pub fn run(args: DumpArgs) -> Result<()> {
     if pid == std::process::id() {
         bail!("pystrobe cannot dump itself");
     }
+    if is_kernel_thread(pid) {
+        bail!("PID {pid} is a kernel thread: it has no user stack to dump");
+    }
     // Thread states before the stop, which makes every thread look stopped.
     let states: Vec<(u32, char)> = ptrace::tasks(pid)
         .with_context(|| format!("listing the threads of PID {pid}"))?
@@ -240,6 +243,22 @@ fn read_stack(mem: &ProcessMemory, sp: u64) -> Vec<u8> {
         addr += chunk as u64;
     }
     out
+}
+
+/// Kernel threads have the PF_KTHREAD flag (field 9 of /proc/PID/stat).
+fn is_kernel_thread(pid: u32) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(") ")?
+                .1
+                .split_whitespace()
+                .nth(6)?
+                .parse::<u64>()
+                .ok()
+        })
+        .is_some_and(|flags| flags & PF_KTHREAD != 0)
 }
 
 fn task_state(pid: u32, tid: u32) -> char {

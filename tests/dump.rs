@@ -143,6 +143,10 @@ fn dump_bad_input() {
             "{line}"
         );
     }
+    // kthreadd: a kernel thread, nothing to dump.
+    let r = run(["dump", "-p", "2"]);
+    let line = r.error();
+    assert!(line.contains("kernel thread"), "{line}");
     let r = run(["dump", "-p", "1", "--native", "--nonblocking"]);
     assert_eq!(r.status.code(), Some(2), "{}", r.stderr);
 }
