@@ -66,7 +66,7 @@ struct Frame {
 }
 
 pub fn run(args: DumpArgs) -> Result<()> {
-    crate::privileges::check()?;
+    crate::privileges::check_ptrace()?;
     let pid = args.pid;
     if !procfs::alive(pid) {
         bail!("no process with PID {pid}");

@@ -143,6 +143,20 @@ fn dump_bad_input() {
             "{line}"
         );
     }
+    // Not root: one line naming the one capability dump needs.
+    let wd = Workdir::new();
+    std::fs::set_permissions(
+        wd.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let exe = wd.copy_exe(std::path::Path::new(PYSTROBE), "pystrobe");
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .args(["dump", "-p", "1"]);
+    let line = Pystrobe::start_cmd(&mut cmd).wait(RUN_TIMEOUT).error();
+    assert!(line.contains("capability CAP_SYS_PTRACE"), "{line}");
     // kthreadd: a kernel thread, nothing to dump.
     let r = run(["dump", "-p", "2"]);
     let line = r.error();
