@@ -101,6 +101,7 @@ pub fn run(args: TopArgs) -> Result<()> {
     }
     let user = launch::invoking_user();
     let title = match (&args.targets.pids[..], &args.targets.command[..]) {
+        ([], []) if !selection.by_name() => "all processes".to_string(),
         ([], []) => selection.describe(),
         ([], cmd) => cmd.join(" "),
         (pids, _) => pids
