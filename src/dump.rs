@@ -116,14 +116,14 @@ pub fn run(args: DumpArgs) -> Result<()> {
             (true, Some(r), Some(mem)) => read_stack(mem, r.sp),
             _ => Vec::new(),
         };
-        let (header, frames) = synthetic_sample(pid, tid, regs, walked, stack.len());
+        let name = procfs::task_comm(pid, tid).unwrap_or_default();
+        let (header, frames) = synthetic_sample(pid, tid, &name, regs, walked, stack.len());
         let sample = RawSample {
             header: &header,
             py_frames: &frames,
             stack: &stack,
         };
         builder.build(&sample, &mut out);
-        let name = procfs::task_comm(pid, tid).unwrap_or_default();
         threads.push(Thread {
             tid,
             name,
@@ -186,6 +186,7 @@ fn thread_state(list: &[WalkedThread], tid: u32, regs: Option<Regs>) -> Option<&
 fn synthetic_sample(
     pid: u32,
     tid: u32,
+    comm: &str,
     regs: Option<Regs>,
     walked: Option<&WalkedThread>,
     stack_len: usize,
@@ -201,7 +202,6 @@ fn synthetic_sample(
         h.flags |= SAMPLE_USER_REGS;
         (h.ip, h.sp, h.bp) = (r.ip, r.sp, r.bp);
     }
-    let comm = procfs::task_comm(pid, tid).unwrap_or_default();
     for (d, &b) in h.comm.iter_mut().zip(comm.as_bytes().iter().take(15)) {
         *d = b as _;
     }

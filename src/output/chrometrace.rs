@@ -22,7 +22,8 @@ pub fn write(
     meta: &Meta,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let mut samples: Vec<TimedSample> = profile.timeline.clone().unwrap_or_default();
+    // Sorted by thread, then time; references, not a copy of the timeline.
+    let mut samples: Vec<&TimedSample> = profile.timeline.iter().flatten().collect();
     samples.sort_by_key(|s| (s.pid, s.tid, s.time_ns));
     let origin = samples.iter().map(|s| s.time_ns).min().unwrap_or(0);
     let period = meta.period_ns();
@@ -64,7 +65,7 @@ pub fn write(
         let mut open: Vec<(FrameId, u64)> = Vec::new();
         let mut last = samples[i].time_ns;
         while i < samples.len() && (samples[i].pid, samples[i].tid) == (pid, tid) {
-            let s = samples[i];
+            let s = *samples[i];
             let stack: Vec<FrameId> = profile
                 .stack(s.stack)
                 .iter()

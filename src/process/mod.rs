@@ -54,6 +54,7 @@ pub struct Process {
     /// Start time as /proc says it (clock ticks), to tell whether the PID
     /// still names this process.
     proc_start: Option<u64>,
+    /// When a sample of it was last built (`touch`), for the sweep.
     last_seen: Instant,
     /// Frames already made for this process: Python frames by (code, first
     /// line, instruction), thread frames by (tid, thread name).
@@ -226,7 +227,7 @@ impl ProcessTable {
             }
         }
         let seen = &mut self.seen;
-        let p = self.procs.entry(pid).or_insert_with(|| {
+        self.procs.entry(pid).or_insert_with(|| {
             // An exec is the same process running another program.
             if !exec {
                 *seen += 1;
@@ -252,9 +253,7 @@ impl ProcessTable {
             };
             p.refresh(elf, vdso);
             p
-        });
-        p.last_seen = Instant::now();
-        p
+        })
     }
 
     /// The files process `pid` maps now, without keeping any state: for a
@@ -273,6 +272,13 @@ impl ProcessTable {
     pub fn forget(&mut self, pid: u32) {
         if let Some(p) = self.procs.remove(&pid) {
             self.forgotten = Some((pid, p.start_ns));
+        }
+    }
+
+    /// Notes that a sample of `pid` was just built: the sweep keeps it.
+    pub fn touch(&mut self, pid: u32) {
+        if let Some(p) = self.procs.get_mut(&pid) {
+            p.last_seen = Instant::now();
         }
     }
 

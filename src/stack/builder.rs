@@ -135,10 +135,14 @@ impl StackBuilder {
         if h.tgid == 0 {
             return self.frames.intern(FrameKind::Process, "[idle] (0)");
         }
-        let proc = self.processes.get(h.tgid, h.start_ns, h.mm);
-        if let Some(id) = proc.root_frame {
+        let root = self.processes.get(h.tgid, h.start_ns, h.mm).root_frame;
+        // Once per sample (this is its first lookup): one clock read, not
+        // one per lookup.
+        self.processes.touch(h.tgid);
+        if let Some(id) = root {
             return id;
         }
+        let proc = self.processes.get(h.tgid, h.start_ns, h.mm);
         if proc.name.is_empty() {
             // Gone before /proc could name it: the sampled thread's name.
             proc.name = sample.comm();
